@@ -1,0 +1,95 @@
+/**
+ * The Store port. Engine-neutral: callers describe rows and queries with plain values and the condition tree below;
+ * each adapter turns them into its own SQL with bound parameters. Physical names are the metadata's logical names
+ * (validated identifiers), so no caller ever writes SQL.
+ */
+
+/** Storage-level value: strings (also GUIDs, lower-case), numbers (datetimes are epoch milliseconds), null. */
+export type StoreValue = string | number | null;
+export type Row = Record<string, StoreValue>;
+
+export type PhysicalType = 'text' | 'integer' | 'bigint' | 'double' | 'boolean';
+
+export interface PhysicalColumn {
+  readonly name: string;
+  readonly type: PhysicalType;
+  /** Text compared without regard to case (Dataverse string semantics). GUID columns are not. */
+  readonly caseInsensitive?: boolean;
+}
+
+export interface PhysicalTable {
+  readonly name: string;
+  readonly primaryKey: string;
+  readonly columns: readonly PhysicalColumn[];
+  readonly indexes: readonly { readonly columns: readonly string[]; readonly unique?: boolean }[];
+}
+
+export type CompareOp = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le';
+
+/** A value in a condition: a column of the row being filtered, a literal, or a column of a related row. */
+export type Operand =
+  | { readonly kind: 'column'; readonly column: string }
+  | { readonly kind: 'value'; readonly value: StoreValue }
+  /** `(SELECT column FROM table WHERE key = <outer>.via)`: a lookup path such as `primarycontactid/fullname`. */
+  | { readonly kind: 'related'; readonly table: string; readonly key: string; readonly via: string; readonly operand: Operand };
+
+export type Condition =
+  | { readonly kind: 'compare'; readonly op: CompareOp; readonly left: Operand; readonly right: Operand }
+  | { readonly kind: 'and' | 'or'; readonly items: readonly Condition[] }
+  | { readonly kind: 'not'; readonly item: Condition }
+  | { readonly kind: 'true' | 'false' }
+  /** Case-insensitive text match; `value` is taken literally (no wildcards). */
+  | { readonly kind: 'match'; readonly mode: 'contains' | 'startswith' | 'endswith'; readonly operand: Operand; readonly value: string }
+  | { readonly kind: 'in'; readonly operand: Operand; readonly values: readonly StoreValue[] }
+  /**
+   * `EXISTS (SELECT 1 FROM table WHERE table.column = <outer>.outerColumn AND where)`: collection navigation
+   * (`any`), or an N:N hop through an intersect table (`through`).
+   */
+  | {
+      readonly kind: 'exists';
+      readonly table: string;
+      readonly column: string;
+      readonly outerColumn: string;
+      readonly where: Condition;
+      readonly through?: { readonly table: string; readonly ownColumn: string; readonly otherColumn: string; readonly targetKey: string };
+    };
+
+export interface OrderBy {
+  readonly column: string;
+  readonly descending?: boolean;
+}
+
+export interface SelectQuery {
+  readonly table: string;
+  /** Columns to return; all when absent. */
+  readonly columns?: readonly string[];
+  readonly where?: Condition;
+  readonly orderBy?: readonly OrderBy[];
+  readonly limit?: number;
+  readonly offset?: number;
+}
+
+/** Operations available both on the store and inside a transaction. */
+export interface Queryable {
+  select(query: SelectQuery): Promise<Row[]>;
+  count(query: Pick<SelectQuery, 'table' | 'where'>): Promise<number>;
+  /** Inserts one row. A duplicate primary or unique key rejects with a `DuplicateKeyError`. */
+  insert(table: string, row: Row): Promise<void>;
+  /** Updates rows matching `where`; resolves to the number of rows changed. */
+  update(table: string, values: Row, where: Condition): Promise<number>;
+  /** Deletes rows matching `where`; resolves to the number of rows deleted. */
+  delete(table: string, where: Condition): Promise<number>;
+}
+
+export interface Store extends Queryable {
+  /** Which engine, for logs and the start-up line only. */
+  readonly engine: 'sqlite' | 'postgres';
+  /** Creates missing tables, columns and indexes. Never drops anything. */
+  syncSchema(tables: readonly PhysicalTable[]): Promise<void>;
+  /**
+   * Runs `fn` in one transaction: everything it does through `tx` commits together, or nothing does if it throws.
+   * Transactions are serialised with other writers where the engine needs it.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
