@@ -1,0 +1,14 @@
+import { PostgresStore } from './postgres/postgres-store.js';
+import { SqliteStore } from './sqlite/sqlite-store.js';
+import type { Store } from './types.js';
+
+export type * from './types.js';
+export { PostgresStore } from './postgres/postgres-store.js';
+export { SqliteStore } from './sqlite/sqlite-store.js';
+
+/** `sqlite:<path>` (or `sqlite::memory:`) or `postgres://…` / `postgresql://…`. */
+export function createStore(url: string): Store {
+  if (url.startsWith('sqlite:')) return new SqliteStore(url.slice('sqlite:'.length));
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return new PostgresStore(url);
+  throw new Error(`Unsupported store URL: ${url} (expected sqlite:<path> or postgres://…)`);
+}

@@ -1,0 +1,149 @@
+import pg from 'pg';
+import { DuplicateKeyError } from '../../errors/index.js';
+import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
+import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store } from '../types.js';
+
+const dialect: Dialect = {
+  placeholder: (i) => `$${i}`,
+  columnType: (type) =>
+    ({ text: 'TEXT', integer: 'INTEGER', bigint: 'BIGINT', double: 'DOUBLE PRECISION', boolean: 'BOOLEAN' })[type],
+  foldCase: (sql) => `lower(${sql})`,
+  like: (left, pattern) => `${left} ILIKE ${pattern} ESCAPE '\\'`,
+  indexExpression: (column, ci) => (ci ? `lower("${column}")` : `"${column}"`),
+};
+
+// BIGINT columns hold epoch milliseconds and version numbers, all within 2^53.
+const types = {
+  getTypeParser(oid: number, format?: string) {
+    if (oid === 20) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+function translate(e: unknown): never {
+  if ((e as { code?: string }).code === '23505') throw new DuplicateKeyError();
+  throw e;
+}
+
+type Client = pg.Pool | pg.PoolClient;
+
+async function all(client: Client, sql: CompiledSql): Promise<Row[]> {
+  try {
+    return (await client.query({ text: sql.text, values: sql.params, types })).rows as Row[];
+  } catch (e) {
+    translate(e);
+  }
+}
+async function run(client: Client, sql: CompiledSql): Promise<number> {
+  try {
+    return (await client.query({ text: sql.text, values: sql.params, types })).rowCount ?? 0;
+  } catch (e) {
+    translate(e);
+  }
+}
+
+function queryable(client: Client, c: SqlCompiler): Queryable {
+  return {
+    select: (q) => all(client, c.select(q)),
+    count: async (q) => Number((await all(client, c.count(q.table, q.where)))[0]!['n']),
+    insert: async (table, row) => void (await run(client, c.insert(table, row))),
+    update: (table, values, where) => run(client, c.update(table, values, where)),
+    delete: (table, where) => run(client, c.delete(table, where)),
+  };
+}
+
+/**
+ * The scale-out store. The URL may carry `?schema=<name>` to keep ccs's tables in their own schema (created on
+ * start); every pooled connection then uses it as its search path.
+ */
+export class PostgresStore implements Store {
+  readonly engine = 'postgres' as const;
+  readonly #compiler = new SqlCompiler(dialect);
+  readonly #pool: pg.Pool;
+  readonly #schema: string | undefined;
+  readonly #q: Queryable;
+
+  constructor(url: string, poolSize = 10) {
+    const u = new URL(url);
+    this.#schema = u.searchParams.get('schema') ?? undefined;
+    u.searchParams.delete('schema');
+    this.#pool = new pg.Pool({ connectionString: u.toString(), max: poolSize });
+    const schema = this.#schema;
+    if (schema) {
+      this.#pool.on('connect', (client) => {
+        client.query(`SET search_path TO ${quote(schema)}`).catch(() => undefined);
+      });
+    }
+    this.#q = queryable(this.#pool, this.#compiler);
+  }
+
+  async syncSchema(tables: readonly PhysicalTable[]): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      if (this.#schema) {
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quote(this.#schema)}`);
+        await client.query(`SET search_path TO ${quote(this.#schema)}`);
+      }
+      // Several nodes may start at once; one schema change at a time.
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(7391)');
+      for (const t of tables) {
+        this.#compiler.register(t);
+        await client.query(this.#compiler.createTable(t));
+        const { rows } = await client.query(
+          'SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = current_schema()',
+          [t.name],
+        );
+        const existing = new Set(rows.map((r: { column_name: string }) => r.column_name));
+        for (const c of t.columns) if (!existing.has(c.name)) await client.query(this.#compiler.addColumn(t.name, c));
+        for (const idx of t.indexes) await client.query(this.#compiler.createIndex(t, idx.columns, !!idx.unique));
+      }
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  select(q: SelectQuery): Promise<Row[]> {
+    return this.#q.select(q);
+  }
+  count(q: Pick<SelectQuery, 'table' | 'where'>): Promise<number> {
+    return this.#q.count(q);
+  }
+  insert(table: string, row: Row): Promise<void> {
+    return this.#q.insert(table, row);
+  }
+  update(table: string, values: Row, where: Condition): Promise<number> {
+    return this.#q.update(table, values, where);
+  }
+  delete(table: string, where: Condition): Promise<number> {
+    return this.#q.delete(table, where);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(queryable(client, this.#compiler));
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Drops the schema given in the URL: for test suites that each use a schema of their own. */
+  async dropSchema(): Promise<void> {
+    if (this.#schema) await this.#pool.query(`DROP SCHEMA IF EXISTS ${quote(this.#schema)} CASCADE`);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,144 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DuplicateKeyError } from '../../errors/index.js';
+import { SqlCompiler, type CompiledSql, type Dialect } from '../sql/compile.js';
+import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store } from '../types.js';
+
+const dialect: Dialect = {
+  placeholder: () => '?',
+  // NOCASE on the column makes its indexes case-insensitive; the explicit COLLATE also covers subquery operands.
+  columnType: (type, ci) =>
+    type === 'text' ? (ci ? 'TEXT COLLATE NOCASE' : 'TEXT') : type === 'double' ? 'REAL' : 'INTEGER',
+  foldCase: (sql) => `${sql} COLLATE NOCASE`,
+  like: (left, pattern) => `${left} LIKE ${pattern} ESCAPE '\\'`,
+  indexExpression: (column) => `"${column}"`,
+};
+
+function translate(e: unknown): never {
+  const code = (e as { code?: string }).code;
+  if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateKeyError();
+  throw e;
+}
+
+/** Runs compiled SQL on one connection, caching prepared statements. */
+class Connection {
+  readonly #statements = new Map<string, Database.Statement>();
+  constructor(readonly db: Database.Database) {}
+
+  prepare(text: string): Database.Statement {
+    let s = this.#statements.get(text);
+    if (!s) {
+      s = this.db.prepare(text);
+      if (this.#statements.size > 2000) this.#statements.clear();
+      this.#statements.set(text, s);
+    }
+    return s;
+  }
+  all(sql: CompiledSql): Row[] {
+    return this.prepare(sql.text).all(...sql.params) as Row[];
+  }
+  run(sql: CompiledSql): number {
+    try {
+      return this.prepare(sql.text).run(...sql.params).changes;
+    } catch (e) {
+      translate(e);
+    }
+  }
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode. Writes go through one connection and are serialised (a
+ * transaction holds the writer until it ends); reads outside transactions use a second connection, so they see
+ * committed data only and never wait for a writer.
+ */
+export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  readonly #compiler = new SqlCompiler(dialect);
+  readonly #writer: Connection;
+  readonly #reader: Connection;
+  /** Tail of the queue of writers waiting for the write connection. */
+  #writeLock: Promise<void> = Promise.resolve();
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const writer = new Database(path);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('synchronous = NORMAL');
+    writer.pragma('busy_timeout = 5000');
+    this.#writer = new Connection(writer);
+    // An in-memory database is private to its connection, so it must read through the writer.
+    this.#reader = path === ':memory:' ? this.#writer : new Connection(new Database(path, { readonly: false }));
+    this.#reader.db.pragma('busy_timeout = 5000');
+  }
+
+  async syncSchema(tables: readonly PhysicalTable[]): Promise<void> {
+    await this.#exclusive(() => {
+      const db = this.#writer.db;
+      db.transaction(() => {
+        for (const t of tables) {
+          this.#compiler.register(t);
+          db.exec(this.#compiler.createTable(t));
+          const existing = new Set((db.pragma(`table_info("${t.name}")`) as { name: string }[]).map((c) => c.name));
+          for (const c of t.columns) if (!existing.has(c.name)) db.exec(this.#compiler.addColumn(t.name, c));
+          for (const idx of t.indexes) db.exec(this.#compiler.createIndex(t, idx.columns, !!idx.unique));
+        }
+      })();
+    });
+  }
+
+  async select(q: SelectQuery): Promise<Row[]> {
+    return this.#reader.all(this.#compiler.select(q));
+  }
+  async count(q: Pick<SelectQuery, 'table' | 'where'>): Promise<number> {
+    return Number(this.#reader.all(this.#compiler.count(q.table, q.where))[0]!['n']);
+  }
+  insert(table: string, row: Row): Promise<void> {
+    return this.#exclusive(() => void this.#writer.run(this.#compiler.insert(table, row)));
+  }
+  update(table: string, values: Row, where: Condition): Promise<number> {
+    return this.#exclusive(() => this.#writer.run(this.#compiler.update(table, values, where)));
+  }
+  delete(table: string, where: Condition): Promise<number> {
+    return this.#exclusive(() => this.#writer.run(this.#compiler.delete(table, where)));
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#exclusive(async () => {
+      const w = this.#writer;
+      const c = this.#compiler;
+      const tx: Queryable = {
+        select: async (q) => w.all(c.select(q)),
+        count: async (q) => Number(w.all(c.count(q.table, q.where))[0]!['n']),
+        insert: async (table, row) => void w.run(c.insert(table, row)),
+        update: async (table, values, where) => w.run(c.update(table, values, where)),
+        delete: async (table, where) => w.run(c.delete(table, where)),
+      };
+      w.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await fn(tx);
+        w.db.exec('COMMIT');
+        return result;
+      } catch (e) {
+        if (w.db.inTransaction) w.db.exec('ROLLBACK');
+        throw e;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#writeLock;
+    if (this.#reader !== this.#writer) this.#reader.db.close();
+    this.#writer.db.close();
+  }
+
+  /** Runs `fn` once every earlier writer has finished. */
+  #exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = this.#writeLock.then(fn);
+    this.#writeLock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+}

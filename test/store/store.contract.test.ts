@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { DuplicateKeyError } from '../../src/errors/index.js';
+import { createStore, PostgresStore, type PhysicalTable, type Store } from '../../src/store/index.js';
+import { engines } from '../helpers/engines.js';
+
+const devices: PhysicalTable = {
+  name: 'device',
+  primaryKey: 'id',
+  columns: [
+    { name: 'id', type: 'text' },
+    { name: 'name', type: 'text', caseInsensitive: true },
+    { name: 'seen', type: 'bigint' },
+    { name: 'score', type: 'double' },
+    { name: 'on', type: 'integer' },
+  ],
+  indexes: [{ columns: ['name'], unique: true }, { columns: ['seen'] }],
+};
+const readings: PhysicalTable = {
+  name: 'reading',
+  primaryKey: 'id',
+  columns: [
+    { name: 'id', type: 'text' },
+    { name: 'device', type: 'text' },
+    { name: 'value', type: 'double' },
+  ],
+  indexes: [{ columns: ['device'] }],
+};
+
+for (const engine of engines()) {
+  describe(`store contract on ${engine.name}`, () => {
+    const stores: Store[] = [];
+    async function open(): Promise<Store> {
+      const store = createStore(engine.url());
+      stores.push(store);
+      await store.syncSchema([devices, readings]);
+      return store;
+    }
+    after(async () => {
+      for (const s of stores) {
+        if (s instanceof PostgresStore) await s.dropSchema();
+        await s.close();
+      }
+    });
+
+    test('insert, select with conditions, order, limit, count', async () => {
+      const s = await open();
+      await s.insert('device', { id: 'a', name: 'Alpha', seen: 1_700_000_000_000, score: 1.5, on: 1 });
+      await s.insert('device', { id: 'b', name: 'beta', seen: 1_700_000_000_500, score: null, on: 0 });
+      await s.insert('device', { id: 'c', name: 'Gamma 50%_x', seen: 1_700_000_001_000, score: 3, on: 1 });
+      const rows = await s.select({ table: 'device', where: { kind: 'compare', op: 'ge', left: { kind: 'column', column: 'seen' }, right: { kind: 'value', value: 1_700_000_000_500 } }, orderBy: [{ column: 'seen', descending: true }] });
+      assert.deepEqual(rows.map((r) => r['id']), ['c', 'b']);
+      assert.equal(typeof rows[0]!['seen'], 'number');
+      // Text compares without regard to case, as in Dataverse.
+      const ci = await s.select({ table: 'device', where: { kind: 'compare', op: 'eq', left: { kind: 'column', column: 'name' }, right: { kind: 'value', value: 'ALPHA' } } });
+      assert.deepEqual(ci.map((r) => r['id']), ['a']);
+      // LIKE wildcards in values are literal.
+      const m = await s.select({ table: 'device', where: { kind: 'match', mode: 'contains', operand: { kind: 'column', column: 'name' }, value: '50%_' } });
+      assert.deepEqual(m.map((r) => r['id']), ['c']);
+      const none = await s.select({ table: 'device', where: { kind: 'match', mode: 'contains', operand: { kind: 'column', column: 'name' }, value: '%' } });
+      assert.deepEqual(none.map((r) => r['id']), ['c']);
+      // ne keeps nulls; eq null is IS NULL.
+      const ne = await s.select({ table: 'device', where: { kind: 'compare', op: 'ne', left: { kind: 'column', column: 'score' }, right: { kind: 'value', value: 1.5 } }, orderBy: [{ column: 'id' }] });
+      assert.deepEqual(ne.map((r) => r['id']), ['b', 'c']);
+      const isNull = await s.select({ table: 'device', where: { kind: 'compare', op: 'eq', left: { kind: 'column', column: 'score' }, right: { kind: 'value', value: null } } });
+      assert.deepEqual(isNull.map((r) => r['id']), ['b']);
+      const page = await s.select({ table: 'device', columns: ['id'], orderBy: [{ column: 'name' }], limit: 2, offset: 1 });
+      assert.deepEqual(page, [{ id: 'b' }, { id: 'c' }]);
+      assert.equal(await s.count({ table: 'device', where: { kind: 'in', operand: { kind: 'column', column: 'name' }, values: ['alpha', 'BETA', 'x'] } }), 2);
+    });
+
+    test('related operands and exists', async () => {
+      const s = await open();
+      await s.insert('device', { id: 'a', name: 'A', seen: 1, score: 0, on: 1 });
+      await s.insert('device', { id: 'b', name: 'B', seen: 2, score: 0, on: 0 });
+      await s.insert('reading', { id: 'r1', device: 'a', value: 10 });
+      await s.insert('reading', { id: 'r2', device: 'a', value: 20 });
+      await s.insert('reading', { id: 'r3', device: 'b', value: 5 });
+      const viaName = await s.select({ table: 'reading', where: { kind: 'compare', op: 'eq', left: { kind: 'related', table: 'device', key: 'id', via: 'device', operand: { kind: 'column', column: 'name' } }, right: { kind: 'value', value: 'a' } }, orderBy: [{ column: 'id' }] });
+      assert.deepEqual(viaName.map((r) => r['id']), ['r1', 'r2']);
+      const any = await s.select({ table: 'device', where: { kind: 'exists', table: 'reading', column: 'device', outerColumn: 'id', where: { kind: 'compare', op: 'gt', left: { kind: 'column', column: 'value' }, right: { kind: 'value', value: 15 } } } });
+      assert.deepEqual(any.map((r) => r['id']), ['a']);
+    });
+
+    test('update and delete report affected rows; duplicates are DuplicateKeyError', async () => {
+      const s = await open();
+      await s.insert('device', { id: 'a', name: 'A', seen: 1, score: 0, on: 1 });
+      await assert.rejects(s.insert('device', { id: 'a', name: 'Other', seen: 1, score: 0, on: 1 }), DuplicateKeyError);
+      await assert.rejects(s.insert('device', { id: 'z', name: 'a', seen: 1, score: 0, on: 1 }), DuplicateKeyError);
+      const idIs = (id: string) => ({ kind: 'compare', op: 'eq', left: { kind: 'column', column: 'id' }, right: { kind: 'value', value: id } }) as const;
+      assert.equal(await s.update('device', { seen: 5 }, idIs('a')), 1);
+      assert.equal(await s.update('device', { seen: 5 }, idIs('missing')), 0);
+      assert.equal(await s.delete('device', idIs('a')), 1);
+      assert.equal(await s.count({ table: 'device' }), 0);
+    });
+
+    test('transactions commit together or not at all, and isolate readers', async () => {
+      const s = await open();
+      await s.transaction(async (tx) => {
+        await tx.insert('device', { id: 'a', name: 'A', seen: 1, score: 0, on: 1 });
+        await tx.insert('device', { id: 'b', name: 'B', seen: 1, score: 0, on: 1 });
+      });
+      assert.equal(await s.count({ table: 'device' }), 2);
+      await assert.rejects(
+        s.transaction(async (tx) => {
+          await tx.insert('device', { id: 'c', name: 'C', seen: 1, score: 0, on: 1 });
+          assert.equal(await tx.count({ table: 'device' }), 3);
+          assert.equal(await s.count({ table: 'device' }), 2, 'uncommitted rows are invisible outside');
+          throw new Error('roll back');
+        }),
+        /roll back/,
+      );
+      assert.equal(await s.count({ table: 'device' }), 2);
+      // Concurrent transactions and plain writes all land.
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2
+            ? s.transaction((tx) => tx.insert('device', { id: `t${i}`, name: `T${i}`, seen: i, score: 0, on: 0 }))
+            : s.insert('device', { id: `p${i}`, name: `P${i}`, seen: i, score: 0, on: 0 }),
+        ),
+      );
+      assert.equal(await s.count({ table: 'device' }), 22);
+    });
+
+    test('schema sync adds new columns and keeps data', async () => {
+      const s = await open();
+      await s.insert('device', { id: 'a', name: 'A', seen: 1, score: 0, on: 1 });
+      await s.syncSchema([{ ...devices, columns: [...devices.columns, { name: 'extra', type: 'text' }] }]);
+      await s.update('device', { extra: 'x' }, { kind: 'true' });
+      assert.deepEqual(await s.select({ table: 'device', columns: ['id', 'extra'] }), [{ id: 'a', extra: 'x' }]);
+    });
+  });
+}
