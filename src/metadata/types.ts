@@ -20,6 +20,10 @@ export interface OptionSetDef {
 
 interface ColumnBase {
   readonly logicalName: string;
+  /** Mixed-case name as given at creation (`new_AccountName`); defaults to the logical name. */
+  readonly schemaName?: string;
+  /** Created through `POST EntityDefinitions(...)/Attributes` or with a custom table (EntityDefinitions' IsCustomAttribute). */
+  readonly isCustomAttribute?: boolean;
   readonly displayName: string;
   readonly description?: string;
   readonly requiredLevel?: RequiredLevel;

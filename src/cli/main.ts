@@ -1,0 +1,95 @@
+import { createApp } from '../app.js';
+import { ConfigError, loadConfig, parseFlags } from '../config/index.js';
+
+const USAGE = `Usage: ccs <command> [options]
+
+Commands:
+  start                          Run the server (Web API and console)
+  token create --role <role> [--name <name>]
+                                 Create a bearer token and print it (shown once)
+  token list                     List tokens (never their secrets)
+  token revoke --id <id>         Revoke a token
+
+Every command takes --data-dir <dir> (default ./data) and --config <file>.
+start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
+  --http-port <port>             HTTP port (default 8080; 0 picks a free one)
+  --host <address>               Address to listen on (default 0.0.0.0)
+  --store <url>                  sqlite:<path> (default <data-dir>/ccs.db) or postgres://…
+  --admin-token <token>          Use this admin token instead of generating one on first start
+  --log-level <level>            fatal, error, warn, info (default), debug, trace, silent
+  --max-body-bytes <n>           Largest request body (default 4194304)
+  --rate-limit <n>               Requests per token per window (default 6000; 0 disables)
+  --rate-limit-window-seconds <n> Window of the rate limit (default 300)
+  --roles-file <file>            JSON role definitions replacing the built-in roles
+`;
+
+async function start(argv: string[]): Promise<void> {
+  const config = loadConfig(parseFlags(argv));
+  const app = await createApp(config);
+  const info = await app.start();
+  const line = `ccs is running: Web API ${info.url}/api/data/v9.2/ · console ${info.url}/ · store ${app.store.engine}`;
+  process.stdout.write(`${line}\n`);
+  if (info.generatedAdminToken) {
+    process.stdout.write(`Sign in with this admin token (shown once; create more with \`ccs token create --role admin\`):\n  ${info.generatedAdminToken}\n`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${signal} received, shutting down\n`);
+    app.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(e)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+async function token(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const flags = parseFlags(rest, ['role', 'name', 'id']);
+  const config = loadConfig(flags);
+  const app = await createApp({ ...config, logLevel: 'silent' });
+  try {
+    if (sub === 'create') {
+      const role = flags.get('role');
+      if (!role) throw new ConfigError('token create: --role is required (admin, agent, readonly or integration)');
+      const { token: secret, info } = await app.tokens.create({ role, name: flags.get('name') ?? `${role} token` });
+      process.stdout.write(`${secret}\n`);
+      process.stderr.write(`Created token ${info.id} (role ${info.role}, name "${info.name}"). It is shown only once.\n`);
+    } else if (sub === 'list') {
+      for (const t of await app.tokens.list()) {
+        process.stdout.write(`${t.id}  ${t.role.padEnd(12)} ${t.revoked ? 'revoked' : 'active '}  ${new Date(t.createdOn).toISOString()}  ${t.name}\n`);
+      }
+    } else if (sub === 'revoke') {
+      const id = flags.get('id');
+      if (!id) throw new ConfigError('token revoke: --id is required');
+      if (!(await app.tokens.revoke(id))) throw new ConfigError(`token revoke: no token with id ${id}`);
+      process.stdout.write(`Revoked ${id}\n`);
+    } else {
+      throw new ConfigError(`Unknown token command '${sub ?? ''}'. Use create, list or revoke.`);
+    }
+  } finally {
+    await app.stop();
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'start') await start(rest);
+    else if (command === 'token') await token(rest);
+    else if (command === undefined || command === 'help' || command === '--help') process.stdout.write(USAGE);
+    else throw new ConfigError(`Unknown command '${command}'.\n\n${USAGE}`);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`ccs: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}

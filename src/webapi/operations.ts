@@ -1,0 +1,89 @@
+import { CcsError } from '../errors/index.js';
+import { isGuid, type OperationDef, type Table } from '../metadata/index.js';
+import type { RecordContext, RecordsService } from '../records/index.js';
+
+export interface OperationContext {
+  readonly records: RecordsService;
+  readonly record: RecordContext;
+  /** The record (or table, for collection-bound operations) the operation is bound to. */
+  readonly bound?: { readonly table: Table; readonly id?: string };
+}
+
+/** Output parameters, written as the `<name>Response` complex type; undefined answers 204. */
+export type OperationResult = Record<string, unknown> | undefined;
+
+export interface Operation {
+  readonly def: OperationDef;
+  invoke(ctx: OperationContext, params: Readonly<Record<string, unknown>>): Promise<OperationResult>;
+}
+
+function checkType(op: string, name: string, type: string, value: unknown): void {
+  const bad = (expected: string) => {
+    throw new CcsError('InvalidValue', `Invalid value for parameter '${name}' of '${op}': expected ${expected}.`);
+  };
+  switch (type) {
+    case 'Edm.String':
+      if (typeof value !== 'string') bad('a string');
+      break;
+    case 'Edm.Int32':
+    case 'Edm.Int64':
+      if (typeof value !== 'number' || !Number.isInteger(value)) bad('a whole number');
+      break;
+    case 'Edm.Decimal':
+    case 'Edm.Double':
+      if (typeof value !== 'number') bad('a number');
+      break;
+    case 'Edm.Boolean':
+      if (typeof value !== 'boolean') bad('true or false');
+      break;
+    case 'Edm.Guid':
+      if (typeof value !== 'string' || !isGuid(value)) bad('a GUID');
+      break;
+    default:
+      break; // entity and complex types are checked by the operation itself
+  }
+}
+
+/**
+ * Actions and functions by name. Later capabilities register theirs here; `$metadata` advertises every registered
+ * operation and the Web API routes calls to it.
+ */
+export class OperationRegistry {
+  readonly #ops = new Map<string, Operation>();
+
+  static key(name: string, boundTo?: string): string {
+    return boundTo ? `${boundTo}/${name}` : name;
+  }
+
+  register(op: Operation): void {
+    const key = OperationRegistry.key(op.def.name, op.def.boundTo);
+    if (this.#ops.has(key)) throw new Error(`Operation ${key} is already registered`);
+    this.#ops.set(key, op);
+  }
+
+  get(name: string, boundTo?: string): Operation | undefined {
+    return this.#ops.get(OperationRegistry.key(name, boundTo));
+  }
+
+  defs(): OperationDef[] {
+    return [...this.#ops.values()].map((o) => o.def);
+  }
+
+  /** Validates parameters against the definition: unknown ones, missing ones and basic types. */
+  static validate(def: OperationDef, params: Readonly<Record<string, unknown>>): void {
+    for (const name of Object.keys(params)) {
+      if (name.startsWith('@')) continue;
+      if (!def.parameters.some((p) => p.name === name)) {
+        throw new CcsError('UnresolvedParameters', `Request message has unresolved parameters: '${name}' is not a parameter of '${def.name}'.`);
+      }
+    }
+    for (const p of def.parameters) {
+      const value = params[p.name];
+      if (value === undefined || value === null) {
+        if (p.nullable === false) throw new CcsError('BadRequest', `Required parameter '${p.name}' of '${def.name}' is missing.`);
+        continue;
+      }
+      checkType(def.name, p.name, p.type, value);
+    }
+  }
+}
