@@ -116,13 +116,13 @@ export function literalToStore(column: ColumnDef, literal: Literal, op: CompareO
   const mismatch = (): never => incompatible(edmTypeOfColumn(column), edmTypeOfLiteral(literal), op);
   switch (categoryOf(column)) {
     case 'string':
-      if (literal.type !== 'string') mismatch();
+      if (literal.type !== 'string') return mismatch();
       return literal.value;
     case 'number':
-      if (literal.type !== 'number') mismatch();
+      if (literal.type !== 'number') return mismatch();
       return numberValue(literal);
     case 'boolean':
-      if (literal.type !== 'boolean') mismatch();
+      if (literal.type !== 'boolean') return mismatch();
       return toStoreValue(column, literal.value);
     case 'datetime': {
       if (literal.type === 'datetime') return toStoreValue(column, literal.text);

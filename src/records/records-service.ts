@@ -173,8 +173,10 @@ export class RecordsService {
     this.#alignState(table, row);
     Object.assign(row, { [pk]: id, createdon: now, modifiedon: now, versionnumber: 1 });
     if (table.column('createdby')) Object.assign(row, { createdby: ctx.principal.userId, modifiedby: ctx.principal.userId });
-    if (table.column('ownerid') && row['ownerid'] == null) {
-      Object.assign(row, { ownerid: ctx.principal.userId, [lookupTypeColumn('ownerid')]: 'systemuser' });
+    const owner = table.column('ownerid');
+    if (owner && isLookup(owner) && row['ownerid'] == null) {
+      row['ownerid'] = ctx.principal.userId;
+      if (isMultiTarget(owner)) row[lookupTypeColumn('ownerid')] = 'systemuser';
     }
     for (const c of table.columns) {
       if (c.requiredLevel === 'SystemRequired' && row[c.logicalName] == null) {

@@ -43,7 +43,7 @@ async function authenticate(req: FastifyRequest, tokens: TokenService): Promise<
 }
 
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ bodyLimit: deps.maxBodyBytes, logger: false, caseSensitive: true, maxParamLength: 64 * 1024 });
+  const app = Fastify({ bodyLimit: deps.maxBodyBytes, logger: false, routerOptions: { caseSensitive: true, maxParamLength: 64 * 1024 } });
   // Bodies reach the Web API as text: it parses JSON and multipart itself, with Dataverse's errors.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
