@@ -10,8 +10,8 @@
 import { isLookup, type Model, type Navigation, type Table } from './model.js';
 import type { ColumnDef, OperationDef, OperationParameterDef } from './types.js';
 
-export const NAMESPACE = 'Microsoft.Dynamics.CRM';
-export const ALIAS = 'mscrm';
+export const CRM_NAMESPACE = 'Microsoft.Dynamics.CRM';
+export const CRM_ALIAS = 'mscrm';
 
 const CORE = 'Org.OData.Core.V1';
 const KEYS = 'OData.Community.Keys.V1';
@@ -44,14 +44,14 @@ function element(name: string, pairs: Record<string, string | undefined>, childr
 }
 
 function qualified(name: string): string {
-  return `${NAMESPACE}.${name}`;
+  return `${CRM_NAMESPACE}.${name}`;
 }
 
 /** Replaces the `mscrm.` alias with the full namespace, also inside `Collection(...)`. */
 function fullTypeName(type: string): string {
   const collection = /^Collection\((.*)\)$/.exec(type);
   if (collection) return `Collection(${fullTypeName(collection[1]!)})`;
-  return type.startsWith(`${ALIAS}.`) ? `${NAMESPACE}.${type.slice(ALIAS.length + 1)}` : type;
+  return type.startsWith(`${CRM_ALIAS}.`) ? `${CRM_NAMESPACE}.${type.slice(CRM_ALIAS.length + 1)}` : type;
 }
 
 function edmType(column: ColumnDef): string {
@@ -243,7 +243,7 @@ function vocabularyReferences(options: CsdlOptions): string[] {
 export function renderCsdl(model: Model, operations: readonly OperationDef[], options: CsdlOptions = {}): string {
   const tables = model.tables();
   const ops = operations.filter((op) => !op.boundTo || model.table(op.boundTo));
-  const schema = element('Schema', { Namespace: NAMESPACE, Alias: ALIAS, xmlns: 'http://docs.oasis-open.org/odata/ns/edm' }, [
+  const schema = element('Schema', { Namespace: CRM_NAMESPACE, Alias: CRM_ALIAS, xmlns: 'http://docs.oasis-open.org/odata/ns/edm' }, [
     element('EntityType', { Name: 'crmbaseentity', Abstract: 'true' }),
     ...tables.map((t) => entityType(t, model, options)),
     ...ops.flatMap(complexType),

@@ -225,6 +225,10 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+function isArray(value: unknown): value is readonly unknown[] {
+  return Array.isArray(value);
+}
+
 function invalid(message: string): never {
   throw new CcsError('InvalidMetadata', message);
 }
@@ -259,7 +263,7 @@ function labelText(value: unknown, field: string, what: string): string | undefi
     labels.push({ text: value['UserLocalizedLabel']['Label'], language: value['UserLocalizedLabel']['LanguageCode'] });
   }
   const localized = value['LocalizedLabels'] ?? [];
-  if (!Array.isArray(localized)) invalid(`${what}: '${field}.LocalizedLabels' must be an array.`);
+  if (!isArray(localized)) invalid(`${what}: '${field}.LocalizedLabels' must be an array.`);
   for (const l of localized) {
     if (!isObject(l) || typeof l['Label'] !== 'string') invalid(`${what}: each of '${field}.LocalizedLabels' needs a 'Label' string.`);
     labels.push({ text: l['Label'], language: l['LanguageCode'] });
@@ -362,7 +366,7 @@ function columnsOf(columns: readonly ColumnDef[]): Set<string> {
 }
 
 function optionsOf(value: unknown, what: string): OptionDef[] {
-  if (!Array.isArray(value) || value.length === 0) invalid(`${what}: 'OptionSet.Options' must list at least one option.`);
+  if (!isArray(value) || value.length === 0) invalid(`${what}: 'OptionSet.Options' must list at least one option.`);
   const seen = new Set<number>();
   return value.map((o, i) => {
     if (!isObject(o)) invalid(`${what}: 'OptionSet.Options[${i}]' must be an object with Value and Label.`);
@@ -386,7 +390,7 @@ function booleanLabel(optionSet: Json, field: 'TrueOption' | 'FalseOption', valu
 
 function lookupColumn(body: Json, base: Omit<LookupColumn, 'type' | 'targets'>, schemaName: string, ctx: AttributeContext, what: string): LookupColumn {
   const targets = body['Targets'];
-  if (!Array.isArray(targets) || targets.length === 0 || !targets.every((t): t is string => typeof t === 'string' && t !== '')) {
+  if (!isArray(targets) || targets.length === 0 || !targets.every((t): t is string => typeof t === 'string' && t !== '')) {
     invalid(`${what}: 'Targets' must list the logical names of the tables the lookup refers to.`);
   }
   if (new Set(targets).size !== targets.length) invalid(`${what}: 'Targets' lists a table more than once.`);
@@ -401,7 +405,7 @@ function lookupColumn(body: Json, base: Omit<LookupColumn, 'type' | 'targets'>, 
     for (const t of targets) {
       if (ctx.names.has(`${logical}_${t}`)) invalid(`${what}: the navigation property '${logical}_${t}' is already in use.`);
     }
-    return { ...base, type: 'polymorphic', targets };
+    return { ...base, type: 'polymorphic', targets: [...targets] };
   }
   // One target: named the way Dataverse names solution lookups (navigation property = SchemaName, relationship
   // `<prefix>_<target>_<table>_<name>`, collection-valued partner = relationship).
@@ -591,7 +595,7 @@ export function tableDefFromEntityMetadata(body: unknown, existing: Model): Tabl
   }
 
   const attributes = body['Attributes'];
-  if (!Array.isArray(attributes) || attributes.length === 0) {
+  if (!isArray(attributes) || attributes.length === 0) {
     invalid(`${what}: 'Attributes' must contain the primary name attribute (a String attribute with IsPrimaryName true).`);
   }
   const primary = attributes.filter((a) => isObject(a) && a['IsPrimaryName'] === true);

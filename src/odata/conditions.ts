@@ -68,8 +68,10 @@ export function negate(c: Condition): Condition {
         if (c.op === 'eq' || c.op === 'ne') return { ...c, op: COMPLEMENT[c.op] };
         return TRUE;
       }
-      // `ne` is already two-valued (the store keeps null rows for it), so its complement needs no guard.
+      // The store's `ne` keeps rows whose left side is null (Dataverse's meaning, part of the store contract), so
+      // `ne` is two-valued already and `eq` against a value complements to a plain `ne`.
       if (c.op === 'ne') return { ...c, op: 'eq' };
+      if (c.op === 'eq' && c.right.kind === 'value') return { ...c, op: 'ne' };
       return or([{ ...c, op: COMPLEMENT[c.op] }, ...nullGuards(c.left, c.right)]);
     case 'match':
     case 'in':

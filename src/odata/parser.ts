@@ -183,14 +183,7 @@ class Parser {
       case 'alias':
         return this.resolveAlias(t);
       case 'punct':
-        if (t.text !== '(') break;
-        {
-          this.enter(t);
-          const inner = this.parseOr();
-          this.expect(')');
-          this.leave();
-          return inner;
-        }
+        return t.text === '(' ? this.parseGroup(t) : this.fail(t, `Expected an expression but found ${describeToken(t)}.`);
       case 'name': {
         const after = this.peek();
         const continues = after.kind === 'punct' && (after.text === '/' || after.text === '(');
@@ -204,6 +197,14 @@ class Parser {
         break;
     }
     return this.fail(t, `Expected an expression but found ${describeToken(t)}.`);
+  }
+
+  private parseGroup(open: Token): Expr {
+    this.enter(open);
+    const inner = this.parseOr();
+    this.expect(')');
+    this.leave();
+    return inner;
   }
 
   private parseCall(name: string, pos: number): Expr {

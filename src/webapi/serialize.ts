@@ -82,49 +82,59 @@ export class Serializer {
   ) {}
 
   async entities(table: Table, trees: readonly RecordTree[], select?: readonly string[]): Promise<Record<string, unknown>[]> {
-    const names = this.annotations.wants(FORMATTED) ? await this.#lookupNames(table, trees.map((t) => t.row)) : new Map<string, string>();
+    const wantFormatted = this.annotations.wants(FORMATTED);
+    const names = wantFormatted ? await this.#lookupNames(table, trees.map((t) => t.row)) : new Map<string, string>();
+    const wanted = select ? new Set([table.primaryIdAttribute, ...select]) : undefined;
+    // Worked out once per page, not once per row.
+    const columns = table.columns
+      .filter((c) => !wanted || wanted.has(c.logicalName))
+      .map((c) => ({ column: c, name: c.logicalName, prop: isLookup(c) ? lookupValueProperty(c.logicalName) : c.logicalName }));
+    const flags = { any: this.annotations.any, formatted: wantFormatted, navigation: this.annotations.wants(NAVIGATION), logicalName: this.annotations.wants(LOGICAL_NAME) };
     const out: Record<string, unknown>[] = [];
-    for (const tree of trees) out.push(await this.#entity(table, tree, select, names));
+    for (const tree of trees) {
+      const json = this.#entity(table, tree.row, columns, names, flags);
+      for (const [navName, related] of Object.entries(tree.expanded)) {
+        const target = this.records.table(table.navigation(navName)!.target);
+        if (related === null) json[navName] = null;
+        else if (Array.isArray(related)) json[navName] = await this.entities(target, related);
+        else json[navName] = (await this.entities(target, [related]))[0];
+      }
+      out.push(json);
+    }
     return out;
   }
 
-  async #entity(table: Table, tree: RecordTree, select: readonly string[] | undefined, names: Map<string, string>): Promise<Record<string, unknown>> {
-    const { row } = tree;
+  #entity(
+    table: Table,
+    row: Row,
+    columns: readonly { column: ColumnDef; name: string; prop: string }[],
+    names: Map<string, string>,
+    flags: { any: boolean; formatted: boolean; navigation: boolean; logicalName: boolean },
+  ): Record<string, unknown> {
     const json: Record<string, unknown> = { '@odata.etag': etagOf(row) };
-    const wanted = select ? new Set([table.primaryIdAttribute, ...select]) : undefined;
-    for (const column of table.columns) {
-      const name = column.logicalName;
-      if (wanted && !wanted.has(name)) continue;
-      if (!(name in row)) continue;
-      const raw = row[name] ?? null;
+    for (const { column, name, prop } of columns) {
+      const raw = row[name];
+      if (raw === undefined) continue;
       if (isLookup(column)) {
-        const prop = lookupValueProperty(name);
         json[prop] = raw;
-        if (raw !== null && this.annotations.any) {
+        if (raw !== null && flags.any) {
           const target = isMultiTarget(column) ? String(row[lookupTypeColumn(name)] ?? '') : column.targets[0]!;
           const label = names.get(`${target}:${raw}`);
           if (label !== undefined) json[`${prop}@${FORMATTED}`] = label;
-          if (this.annotations.wants(NAVIGATION)) {
+          if (flags.navigation) {
             const nav = table.navigations.find((n) => n.kind === 'single' && n.column === name && n.target === target);
             if (nav) json[`${prop}@${NAVIGATION}`] = nav.name;
           }
-          if (this.annotations.wants(LOGICAL_NAME)) json[`${prop}@${LOGICAL_NAME}`] = target;
+          if (flags.logicalName) json[`${prop}@${LOGICAL_NAME}`] = target;
         }
         continue;
       }
       const value = fromStoreValue(column, raw);
-      if (this.annotations.wants(FORMATTED)) {
+      if (flags.formatted) {
         const f = formatted(column, value);
         if (f !== undefined) json[`${name}@${FORMATTED}`] = f;
       }
-      json[name] = value;
-    }
-    for (const [navName, related] of Object.entries(tree.expanded)) {
-      const nav = table.navigation(navName)!;
-      const target = this.records.table(nav.target);
-      if (related === null) json[navName] = null;
-      else if (Array.isArray(related)) json[navName] = await this.entities(target, related);
-      else json[navName] = (await this.entities(target, [related]))[0];
+      json[prop] = value;
     }
     return json;
   }

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, type CompiledSql, type Dialect } from '../sql/compile.js';
-import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store } from '../types.js';
+import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store, StoreValue } from '../types.js';
 
 const dialect: Dialect = {
   placeholder: () => '?',
@@ -15,6 +15,15 @@ const dialect: Dialect = {
   indexExpression: (column) => `"${column}"`,
 };
 
+/**
+ * Builds row objects from raw value arrays with one object literal of fixed shape: much cheaper for wide rows than
+ * the driver's generic per-column object building. Names are column names from the prepared statement.
+ */
+function rowBuilder(names: readonly string[]): (values: StoreValue[]) => Row {
+  const body = names.map((n, i) => `${JSON.stringify(n)}: v[${i}]`).join(', ');
+  return new Function('v', `return { ${body} };`) as (values: StoreValue[]) => Row;
+}
+
 function translate(e: unknown): never {
   const code = (e as { code?: string }).code;
   if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') throw new DuplicateKeyError();
@@ -24,6 +33,7 @@ function translate(e: unknown): never {
 /** Runs compiled SQL on one connection, caching prepared statements. */
 class Connection {
   readonly #statements = new Map<string, Database.Statement>();
+  readonly #builders = new WeakMap<Database.Statement, (values: StoreValue[]) => Row>();
   constructor(readonly db: Database.Database) {}
 
   prepare(text: string): Database.Statement {
@@ -36,7 +46,13 @@ class Connection {
     return s;
   }
   all(sql: CompiledSql): Row[] {
-    return this.prepare(sql.text).all(...sql.params) as Row[];
+    const stmt = this.prepare(sql.text);
+    let build = this.#builders.get(stmt);
+    if (!build) {
+      build = rowBuilder(stmt.columns().map((c) => c.name));
+      this.#builders.set(stmt, build);
+    }
+    return (stmt.raw(true).all(...sql.params) as StoreValue[][]).map(build);
   }
   run(sql: CompiledSql): number {
     try {

@@ -83,7 +83,7 @@ export function resolveBodyReferences(body: string, refs: Refs): string | Missin
         const id = text.slice(1);
         if ((isBind || isId) && isReference(id, refs)) {
           const ref = refs.get(id);
-          if (!ref) continue;
+          if (!ref) return new MissingReference(text);
           out += body.slice(copied, i) + JSON.stringify(isBind ? ref.relative : ref.absolute);
           copied = end + 1;
         }
