@@ -169,7 +169,7 @@ async function main(): Promise<void> {
           { kind: 'compare', op: 'eq', left: { kind: 'column', column: 'msdyn_device' }, right: { kind: 'value', value: device } },
           { kind: 'compare', op: 'ge', left: { kind: 'column', column: 'msdyn_alerttime' }, right: { kind: 'value', value: since } },
         ] },
-        orderBy: [{ column: 'msdyn_alerttime', descending: true }, { column: table.primaryIdAttribute }],
+        orderBy: [{ column: 'msdyn_alerttime', descending: true }, { column: table.primaryIdAttribute, descending: true }],
         limit: 51,
       });
     });

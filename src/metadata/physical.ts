@@ -41,8 +41,11 @@ export function physicalTable(table: Table): PhysicalTable {
       if (c.logicalName !== 'createdby' && c.logicalName !== 'modifiedby') indexes.push({ columns: [c.logicalName] });
     }
   }
-  for (const key of table.alternateKeys ?? []) indexes.push({ columns: [...key.columns], unique: true });
   for (const idx of table.indexes ?? []) indexes.push({ columns: [...idx] });
+  // Queries order by the primary key last, to page stably; with it at the end of each index, an index that serves
+  // the filter also serves the order, and the first rows come without a sort.
+  for (const idx of indexes) idx.columns.push(table.primaryIdAttribute);
+  for (const key of table.alternateKeys ?? []) indexes.push({ columns: [...key.columns], unique: true });
   return { name: table.logicalName, primaryKey: table.primaryIdAttribute, columns, indexes };
 }
 

@@ -27,7 +27,9 @@ interface Scope {
 /** Lookup paths longer than this are refused; Dataverse itself allows one level. */
 const MAX_HOPS = 8;
 const SWAP: Record<CompareOp, CompareOp> = { eq: 'eq', ne: 'ne', gt: 'lt', ge: 'le', lt: 'gt', le: 'ge' };
-const TEXT_MATCH = new Set<string>(['contains', 'startswith', 'endswith']);
+type MatchMode = 'contains' | 'startswith' | 'endswith';
+const TEXT_MATCH: ReadonlySet<string> = new Set<MatchMode>(['contains', 'startswith', 'endswith']);
+const isTextMatch = (name: string): name is MatchMode => TEXT_MATCH.has(name);
 /** Valid OData functions that Dataverse does not support in `$filter` either. */
 const UNSUPPORTED_FUNCTIONS = new Set<string>([
   'length', 'indexof', 'substring', 'trim', 'concat', 'matchesPattern', 'year', 'month', 'day', 'hour', 'minute',
@@ -68,7 +70,7 @@ export class FilterCompiler {
       case 'qualifiedCall':
         return compileQueryFunction(e.name, e.args, this);
       case 'call':
-        if (TEXT_MATCH.has(e.name)) return this.match(e.name, e.args);
+        if (isTextMatch(e.name)) return this.match(e.name, e.args);
         this.value(e); // reports unknown and unsupported functions before the type error below
         break;
       case 'literal':
@@ -100,7 +102,7 @@ export class FilterCompiler {
         return { kind: 'column', ref: this.path(e.segments) };
       case 'call':
         if (e.name === 'tolower' || e.name === 'toupper') return this.caseFunction(e.name, e.args);
-        if (TEXT_MATCH.has(e.name)) return { kind: 'bool', condition: this.match(e.name, e.args) };
+        if (isTextMatch(e.name)) return { kind: 'bool', condition: this.match(e.name, e.args) };
         if (UNSUPPORTED_FUNCTIONS.has(e.name)) notImplemented(`The function '${e.name}' is not supported in $filter.`);
         return invalidQuery(`An unknown function with name '${e.name}' was found.`);
       default:
@@ -144,8 +146,7 @@ export class FilterCompiler {
     if (a === undefined || b === undefined || (op !== 'eq' && op !== 'ne')) {
       return incompatible(edmType(left), edmType(right), op);
     }
-    const same = b === TRUE ? a : b === FALSE ? negate(a) : a === TRUE ? b : a === FALSE ? negate(b) : or([and([a, b]), and([negate(a), negate(b)])]);
-    return op === 'eq' ? same : negate(same);
+    return op === 'eq' ? equivalent(a, b) : negate(equivalent(a, b));
   }
 
   private in(operandExpr: Expr, valueExprs: readonly Expr[]): Condition {
@@ -158,7 +159,7 @@ export class FilterCompiler {
     return inList(operand.ref.operand, values);
   }
 
-  private match(name: string, args: readonly Expr[]): Condition {
+  private match(name: MatchMode, args: readonly Expr[]): Condition {
     const signature = (): never =>
       invalidQuery(
         `No function signature for the function with name '${name}' matches the specified arguments. The function signatures considered are: ${name}(Edm.String Nullable=true, Edm.String Nullable=true).`,
@@ -169,7 +170,7 @@ export class FilterCompiler {
     if (target.kind !== 'column' || categoryOf(target.ref.column) !== 'string') return signature();
     if (text.kind === 'column') notImplemented(`The function '${name}' is supported with a literal text only, not a column.`);
     if (text.kind !== 'literal' || text.literal.type !== 'string') return signature();
-    return { kind: 'match', mode: name as 'contains' | 'startswith' | 'endswith', operand: target.ref.operand, value: text.literal.value };
+    return { kind: 'match', mode: name, operand: target.ref.operand, value: text.literal.value };
   }
 
   /** tolower/toupper: text comparisons are case-insensitive already, so the function changes nothing. */
@@ -300,6 +301,15 @@ function columnOf(table: Table, name: string): ColumnDef {
   }
   if (nav) invalidQuery(`The collection-valued navigation property '${name}' can only be used with the any or all operator.`);
   return unknownProperty(name, table.logicalName);
+}
+
+/** `a eq b` for two conditions, without a needless `or` when one side is a constant (`… eq true`). */
+function equivalent(a: Condition, b: Condition): Condition {
+  if (b.kind === 'true') return a;
+  if (b.kind === 'false') return negate(a);
+  if (a.kind === 'true') return b;
+  if (a.kind === 'false') return negate(b);
+  return or([and([a, b]), and([negate(a), negate(b)])]);
 }
 
 function edmType(v: Value): string {

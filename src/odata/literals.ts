@@ -172,11 +172,10 @@ export function literalValue(literal: Literal): unknown {
     case 'null':
       return null;
     case 'boolean':
+    case 'number':
     case 'string':
     case 'guid':
     case 'json':
-      return literal.value;
-    case 'number':
       return literal.value;
     case 'datetime':
       return literal.text;

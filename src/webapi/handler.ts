@@ -346,8 +346,13 @@ export class WebApi {
     const pageSize = prefer.maxPageSize ?? MAX_PAGE;
     const remaining = q.top !== undefined ? Math.max(0, q.top - offset) : Infinity;
     const take = Math.min(pageSize, remaining);
-    // A stable order makes pages stable: the primary key breaks ties.
-    const orderBy = [...(q.orderBy ?? []), ...((q.orderBy ?? []).some((o) => o.column === table.primaryIdAttribute) ? [] : [{ column: table.primaryIdAttribute }])];
+    // A stable order makes pages stable: the primary key breaks ties, in the direction of the last key so that an
+    // index ending in the primary key can serve the whole order.
+    const order = q.orderBy ?? [];
+    const last = order[order.length - 1];
+    const orderBy = order.some((o) => o.column === table.primaryIdAttribute)
+      ? order
+      : [...order, { column: table.primaryIdAttribute, descending: last?.descending ?? false }];
     const rows = take === 0 ? [] : await this.deps.records.query(ctx, table.logicalName, { columns: q.select, where, orderBy, limit: take + 1, offset });
     const more = rows.length > take && remaining > take;
     const page = rows.slice(0, take);
