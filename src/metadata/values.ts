@@ -40,6 +40,7 @@ export function toStoreValue(column: ColumnDef, value: unknown): StoreValue {
     case 'string':
     case 'memo':
       if (typeof value !== 'string') invalid(column, value, 'a string');
+      if (value.includes('\u0000')) invalid(column, value, 'text without NUL characters');
       if (value.length > column.maxLength) {
         throw new CcsError(
           'MaxLengthExceeded',

@@ -89,7 +89,7 @@ export class EntityDefinitionsRoutes {
     if (method === 'POST' && r.attributes && r.attributeKey === undefined) {
       demand(ctx.principal, 'Create', METADATA_PRIVILEGE_TABLE);
       const table = this.#table(r.key!);
-      const column = columnDefFromAttributeMetadata(parseJson(req.body), table);
+      const column = columnDefFromAttributeMetadata(parseJson(req.body), table, this.metadata.model);
       await this.metadata.addColumn(table.logicalName, column);
       const updated = this.metadata.model.table(table.logicalName)!;
       const tableId = entityDefinitionJson(updated)['MetadataId'];

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { DuplicateKeyError } from '../../errors/index.js';
+import { CcsError, DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
 import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store } from '../types.js';
 
@@ -21,7 +21,10 @@ const types = {
 };
 
 function translate(e: unknown): never {
-  if ((e as { code?: string }).code === '23505') throw new DuplicateKeyError();
+  const code = (e as { code?: string }).code;
+  if (code === '23505') throw new DuplicateKeyError();
+  // Text that PostgreSQL cannot hold (a NUL character, invalid UTF-8) is the client's error, not ours.
+  if (code === '22021' || code === '22P05') throw new CcsError('InvalidValue', 'Text values cannot contain the NUL character or invalid UTF-8.');
   throw e;
 }
 
@@ -67,13 +70,9 @@ export class PostgresStore implements Store {
     const u = new URL(url);
     this.#schema = u.searchParams.get('schema') ?? undefined;
     u.searchParams.delete('schema');
-    this.#pool = new pg.Pool({ connectionString: u.toString(), max: poolSize });
-    const schema = this.#schema;
-    if (schema) {
-      this.#pool.on('connect', (client) => {
-        client.query(`SET search_path TO ${quote(schema)}`).catch(() => undefined);
-      });
-    }
+    // The search path is a connection start-up parameter, so no query runs before the caller's own.
+    const options = this.#schema ? `-c search_path=${quote(this.#schema)}` : undefined;
+    this.#pool = new pg.Pool({ connectionString: u.toString(), max: poolSize, options });
     this.#q = queryable(this.#pool, this.#compiler);
   }
 
