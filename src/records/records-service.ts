@@ -61,6 +61,19 @@ export interface ExpandSpec {
 export interface RecordTree {
   readonly row: Row;
   readonly expanded: Record<string, RecordTree | RecordTree[] | null>;
+  /** The columns asked for (`$select` of an expansion); all when absent. Rows may hold more, for the expansion. */
+  readonly select?: readonly string[];
+}
+
+/**
+ * The columns to load for a `$select`: besides the selected ones, the lookup columns that single-valued
+ * expansions follow. Undefined means all columns.
+ */
+export function columnsToLoad(select: readonly string[] | undefined, expand: readonly ExpandSpec[]): string[] | undefined {
+  if (!select) return undefined;
+  const out = new Set(select);
+  for (const e of expand) if (e.navigation.kind === 'single') out.add(e.navigation.column);
+  return [...out];
 }
 
 const eq = (column: string, value: StoreValue): Condition => ({ kind: 'compare', op: 'eq', left: { kind: 'column', column }, right: { kind: 'value', value } });
@@ -302,19 +315,23 @@ export class RecordsService {
   }
 
   /** Loads the related rows asked for by `$expand`, for every row at once (one query per navigation). */
-  async expand(ctx: RecordContext, rows: readonly Row[], expand: readonly ExpandSpec[]): Promise<RecordTree[]> {
-    const trees: RecordTree[] = rows.map((row) => ({ row, expanded: {} }));
+  async expand(ctx: RecordContext, rows: readonly Row[], expand: readonly ExpandSpec[], select?: readonly string[]): Promise<RecordTree[]> {
+    const trees: RecordTree[] = rows.map((row) => ({ row, expanded: {}, select }));
     for (const { navigation: nav, query } of expand) {
       const target = this.table(nav.target);
       demand(ctx.principal, 'Read', nav.target);
       const tpk = target.primaryIdAttribute;
-      const columnsFor = (extra: string) => (query.columns ? [...new Set([...query.columns, extra])] : undefined);
+      const nested = query.expand ?? [];
+      const columnsFor = (extra: string) => {
+        const cols = columnsToLoad(query.columns, nested);
+        return cols ? [...new Set([...cols, extra])] : undefined;
+      };
       if (nav.kind === 'single') {
         const ids = [...new Set(rows.map((r) => r[nav.column]).filter((v): v is string => typeof v === 'string'))];
         const related = ids.length
           ? await this.query(ctx, nav.target, { columns: columnsFor(tpk), where: { kind: 'in', operand: { kind: 'column', column: tpk }, values: ids } })
           : [];
-        const children = await this.expand(ctx, related, query.expand ?? []);
+        const children = await this.expand(ctx, related, nested, query.columns);
         const byId = new Map(children.map((t) => [t.row[tpk], t]));
         for (const t of trees) t.expanded[nav.name] = byId.get(t.row[nav.column] as string) ?? null;
         continue;
@@ -343,7 +360,7 @@ export class RecordsService {
             : [];
           parentOf = (row) => owners.get(row[tpk] as string) ?? [];
         }
-        const children = await this.expand(ctx, related, query.expand ?? []);
+        const children = await this.expand(ctx, related, nested, query.columns);
         for (const child of children) for (const p of parentOf(child.row)) groups.get(p)?.push(child);
       }
       for (const t of trees) {

@@ -8,7 +8,7 @@ import {
   type Table,
 } from '../metadata/index.js';
 import { compileQuery, parseFunctionArgs, parseKey, type CompiledQuery, type ExpandPlan } from '../odata/index.js';
-import type { ExpandSpec, InputValues, RecordContext, RecordEvent, RecordsService } from '../records/index.js';
+import { columnsToLoad, type ExpandSpec, type InputValues, type RecordContext, type RecordEvent, type RecordsService } from '../records/index.js';
 import type { Principal } from '../security/index.js';
 import type { Queryable, Store } from '../store/types.js';
 import { executeBatch, type InnerRequest, type InnerResponse } from './batch/index.js';
@@ -326,7 +326,8 @@ export class WebApi {
       throw new CcsError('InvalidQuery', 'Query options $filter, $orderby and $top apply to collections, not to a single record.');
     }
     const id = await this.#idOf(ctx, table, key);
-    const row = await this.deps.records.retrieve(ctx, table.logicalName, id, q.select);
+    const expand = q.expand.map(toExpandSpec);
+    const row = await this.deps.records.retrieve(ctx, table.logicalName, id, columnsToLoad(q.select, expand));
     if (!row) throw new CcsError('RecordNotFound', `${table.logicalName} With Id = ${id} Does Not Exist`);
     const etag = etagOf(row);
     // Never 304 when related records or annotations are asked for: they may have changed on their own.
@@ -334,7 +335,7 @@ export class WebApi {
     if (inm.kind === 'version' && etag === `W/"${inm.version}"` && q.expand.length === 0 && !prefer.annotations.any) {
       return empty(304, { ETag: etag });
     }
-    const [tree] = await this.deps.records.expand(ctx, [row], q.expand.map(toExpandSpec));
+    const [tree] = await this.deps.records.expand(ctx, [row], expand);
     const [entity] = await new Serializer(this.deps.records, ctx, prefer.annotations).entities(table, [tree!], q.select);
     return json(200, { '@odata.context': `${req.serviceRoot}$metadata#${table.entitySetName}/$entity`, ...entity }, { ETag: etag, ...this.#applied(prefer) });
   }
@@ -353,10 +354,12 @@ export class WebApi {
     const orderBy = order.some((o) => o.column === table.primaryIdAttribute)
       ? order
       : [...order, { column: table.primaryIdAttribute, descending: last?.descending ?? false }];
-    const rows = take === 0 ? [] : await this.deps.records.query(ctx, table.logicalName, { columns: q.select, where, orderBy, limit: take + 1, offset });
+    const expand = q.expand.map(toExpandSpec);
+    const columns = columnsToLoad(q.select, expand);
+    const rows = take === 0 ? [] : await this.deps.records.query(ctx, table.logicalName, { columns, where, orderBy, limit: take + 1, offset });
     const more = rows.length > take && remaining > take;
     const page = rows.slice(0, take);
-    const trees = await this.deps.records.expand(ctx, page, q.expand.map(toExpandSpec));
+    const trees = await this.deps.records.expand(ctx, page, expand);
     const value = await new Serializer(this.deps.records, ctx, prefer.annotations).entities(table, trees, q.select);
     const body: Record<string, unknown> = { '@odata.context': `${req.serviceRoot}$metadata#${scope?.context ?? table.entitySetName}` };
     if (q.count) body['@odata.count'] = await this.deps.records.count(ctx, table.logicalName, where);

@@ -96,8 +96,8 @@ export class Serializer {
       for (const [navName, related] of Object.entries(tree.expanded)) {
         const target = this.records.table(table.navigation(navName)!.target);
         if (related === null) json[navName] = null;
-        else if (Array.isArray(related)) json[navName] = await this.entities(target, related);
-        else json[navName] = (await this.entities(target, [related]))[0];
+        else if (Array.isArray(related)) json[navName] = await this.entities(target, related, related[0]?.select);
+        else json[navName] = (await this.entities(target, [related], related.select))[0];
       }
       out.push(json);
     }
