@@ -6,6 +6,7 @@ import type { Config } from './config/index.js';
 import { ensureMeta, MetadataRegistry, standardSeedRows } from './metadata/index.js';
 import { RecordsService, type RecordContext } from './records/index.js';
 import { createPrincipal, DEFAULT_ROLES, RateLimiter, TOKEN_TABLE, TokenService, type RoleDefinition } from './security/index.js';
+import { createMetrics } from './metrics/index.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { createHttpServer, createWhoAmI, OperationRegistry, WebApi } from './webapi/index.js';
@@ -55,6 +56,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const clock = deps.clock ?? Date.now;
   const log = deps.log ?? pino({ level: config.logLevel });
   const store = createStore(config.store);
+  const metrics = createMetrics();
   const roles = loadRoles(config.rolesFile);
   let metadata: MetadataRegistry;
   try {
@@ -89,7 +91,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   operations.register(createWhoAmI({ organizationId, businessUnitId }));
   const api = new WebApi({ store, metadata, records, operations, clock, log });
   const limiter = new RateLimiter({ limit: config.rateLimit, windowMs: config.rateLimitWindowSeconds * 1000, clock });
-  const http = createHttpServer({ api, tokens, limiter, maxBodyBytes: config.maxBodyBytes, log });
+  const http = createHttpServer({ api, tokens, limiter, maxBodyBytes: config.maxBodyBytes, log, metrics });
   let started = false;
 
   return {

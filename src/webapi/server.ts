@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CcsError, toHttpError } from '../errors/index.js';
+import { DURATION_BUCKETS, type Metrics } from '../metrics/index.js';
 import type { Principal, RateLimiter, TokenService } from '../security/index.js';
 import type { WebApi } from './handler.js';
 
@@ -12,6 +13,8 @@ export interface HttpDeps {
   readonly limiter: RateLimiter;
   readonly maxBodyBytes: number;
   readonly log: { error(obj: unknown, msg?: string): void };
+  /** Request counters and durations go here, and `/metrics` serves them. */
+  readonly metrics: Metrics;
   /** Extra routes (the console, metrics) mounted by other capabilities. */
   readonly routes?: (app: FastifyInstance) => void;
 }
@@ -56,6 +59,15 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     deps.log.error({ err: error }, 'request failed');
     return sendError(reply, error);
   });
+  const requests = deps.metrics.counter('ccs_http_requests_total', 'HTTP requests answered, by method and status.', ['method', 'status']);
+  const durations = deps.metrics.histogram('ccs_http_request_duration_seconds', 'Time to answer HTTP requests.', DURATION_BUCKETS, ['method']);
+  app.addHook('onResponse', async (req, reply) => {
+    requests.inc({ method: req.method, status: String(reply.statusCode) });
+    durations.observe(reply.elapsedTime / 1000, { method: req.method });
+  });
+  // Public like Prometheus targets usually are: counts and timings only, nothing about records or devices.
+  app.get('/metrics', async (_req, reply) => reply.header('Content-Type', 'text/plain; version=0.0.4').send(deps.metrics.render()));
+
   app.setNotFoundHandler((req, reply) => sendError(reply, new CcsError('ResourceNotFound', `No resource at '${req.url.split('?')[0]}'.`)));
 
   app.all('/api/data/*', async (req, reply) => {

@@ -61,3 +61,22 @@ describe('tokens, roles and service protection', () => {
     assert.equal((await srv.fetch('accounts?$top=1', { token: other })).status, 200);
   });
 });
+
+describe('metrics', () => {
+  test('/metrics counts requests by method and status, in the Prometheus text format', async () => {
+    const srv = await startServer(engine!);
+    try {
+      await (await srv.fetch('accounts?$top=1')).arrayBuffer();
+      await (await srv.fetch('nope')).arrayBuffer();
+      const res = await fetch(`${srv.url}/metrics`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+      const text = await res.text();
+      assert.match(text, /ccs_http_requests_total\{method="GET",status="200"\} [1-9]/);
+      assert.match(text, /ccs_http_requests_total\{method="GET",status="404"\} 1/);
+      assert.match(text, /ccs_http_request_duration_seconds_count\{method="GET"\} [2-9]/);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
