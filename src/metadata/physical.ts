@@ -29,7 +29,7 @@ function physicalType(column: ColumnDef): PhysicalType {
 /** The physical table behind a table definition: one column per attribute, plus the type of multi-target lookups. */
 export function physicalTable(table: Table): PhysicalTable {
   const columns: PhysicalColumn[] = [];
-  const indexes: { columns: string[]; unique?: boolean }[] = [];
+  const indexes: { columns: string[]; unique?: boolean; sparse?: boolean }[] = [];
   for (const c of table.columns) {
     columns.push({
       name: c.logicalName,
@@ -38,7 +38,7 @@ export function physicalTable(table: Table): PhysicalTable {
     });
     if (isLookup(c)) {
       if (isMultiTarget(c)) columns.push({ name: lookupTypeColumn(c.logicalName), type: 'text' });
-      if (c.logicalName !== 'createdby' && c.logicalName !== 'modifiedby') indexes.push({ columns: [c.logicalName] });
+      if (c.logicalName !== 'createdby' && c.logicalName !== 'modifiedby') indexes.push({ columns: [c.logicalName], sparse: true });
     }
   }
   for (const idx of table.indexes ?? []) indexes.push({ columns: [...idx] });

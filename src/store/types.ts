@@ -21,7 +21,14 @@ export interface PhysicalTable {
   readonly name: string;
   readonly primaryKey: string;
   readonly columns: readonly PhysicalColumn[];
-  readonly indexes: readonly { readonly columns: readonly string[]; readonly unique?: boolean }[];
+  readonly indexes: readonly PhysicalIndex[];
+}
+
+export interface PhysicalIndex {
+  readonly columns: readonly string[];
+  readonly unique?: boolean;
+  /** Leaves out rows whose first column is null: lookups that are mostly empty cost nothing to index. */
+  readonly sparse?: boolean;
 }
 
 export type CompareOp = 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le';
@@ -81,6 +88,17 @@ export interface Queryable {
   delete(table: string, where: Condition): Promise<number>;
 }
 
+/** What a transaction's callback gets: the usual operations, plus locks held until the transaction ends. */
+export interface Transaction extends Queryable {
+  /**
+   * Waits for, then holds until commit or rollback, an exclusive lock named `key`: transactions that lock the same
+   * key run their remaining statements one after another, and each sees what the previous one committed. For
+   * read-decide-write sequences the rows alone cannot guard (e.g. grouping alerts of one device). Any string works;
+   * unrelated keys may occasionally share a lock (PostgreSQL hashes them to 32 bits), which only costs waiting.
+   */
+  lock(key: string): Promise<void>;
+}
+
 export interface Store extends Queryable {
   /** Which engine, for logs and the start-up line only. */
   readonly engine: 'sqlite' | 'postgres';
@@ -90,6 +108,6 @@ export interface Store extends Queryable {
    * Runs `fn` in one transaction: everything it does through `tx` commits together, or nothing does if it throws.
    * Transactions are serialised with other writers where the engine needs it.
    */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

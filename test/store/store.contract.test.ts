@@ -24,7 +24,7 @@ const readings: PhysicalTable = {
     { name: 'device', type: 'text' },
     { name: 'value', type: 'double' },
   ],
-  indexes: [{ columns: ['device'] }],
+  indexes: [{ columns: ['device'], sparse: true }],
 };
 
 for (const engine of engines()) {
@@ -120,6 +120,31 @@ for (const engine of engines()) {
         ),
       );
       assert.equal(await s.count({ table: 'device' }), 22);
+    });
+
+    test('lock(key) serialises read-decide-write transactions on the same key', async () => {
+      const s = await open();
+      await s.insert('device', { id: 'counter', name: 'counter', seen: 0, score: 0, on: 0 });
+      const idIs = { kind: 'compare', op: 'eq', left: { kind: 'column', column: 'id' }, right: { kind: 'value', value: 'counter' } } as const;
+      // Each transaction reads the counter, yields, then writes it plus one: without the lock, PostgreSQL's read
+      // committed transactions all read the same value and increments are lost.
+      await Promise.all(
+        Array.from({ length: 8 }, () =>
+          s.transaction(async (tx) => {
+            await tx.lock('device:counter');
+            const seen = Number((await tx.select({ table: 'device', columns: ['seen'], where: idIs }))[0]!['seen']);
+            await new Promise((r) => setTimeout(r, 10));
+            await tx.update('device', { seen: seen + 1 }, idIs);
+          }),
+        ),
+      );
+      assert.equal((await s.select({ table: 'device', columns: ['seen'], where: idIs }))[0]!['seen'], 8);
+      // The lock goes with the transaction, also when it rolls back.
+      await assert.rejects(s.transaction(async (tx) => {
+        await tx.lock('device:counter');
+        throw new Error('roll back');
+      }), /roll back/);
+      await s.transaction(async (tx) => tx.lock('device:counter'));
     });
 
     test('schema sync adds new columns and keeps data', async () => {

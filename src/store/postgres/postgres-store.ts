@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { CcsError, DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
-import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store } from '../types.js';
+import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store, Transaction } from '../types.js';
 
 const dialect: Dialect = {
   placeholder: (i) => `$${i}`,
@@ -95,7 +95,7 @@ export class PostgresStore implements Store {
         );
         const existing = new Set(rows.map((r: { column_name: string }) => r.column_name));
         for (const c of t.columns) if (!existing.has(c.name)) await client.query(this.#compiler.addColumn(t.name, c));
-        for (const idx of t.indexes) await client.query(this.#compiler.createIndex(t, idx.columns, !!idx.unique));
+        for (const idx of t.indexes) await client.query(this.#compiler.createIndex(t, idx));
       }
       await client.query('COMMIT');
     } catch (e) {
@@ -122,11 +122,17 @@ export class PostgresStore implements Store {
     return this.#q.delete(table, where);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
-      const result = await fn(queryable(client, this.#compiler));
+      const tx: Transaction = {
+        ...queryable(client, this.#compiler),
+        // A transaction-level advisory lock: released by COMMIT or ROLLBACK, never left behind by a failed request.
+        // Read committed gives every later statement a fresh snapshot, so the holder sees what the last one wrote.
+        lock: async (key) => void (await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key])),
+      };
+      const result = await fn(tx);
       await client.query('COMMIT');
       return result;
     } catch (e) {

@@ -1,4 +1,4 @@
-import type { Condition, Operand, PhysicalTable, PhysicalType, SelectQuery, StoreValue } from '../types.js';
+import type { Condition, Operand, PhysicalIndex, PhysicalTable, PhysicalType, SelectQuery, StoreValue } from '../types.js';
 
 /** What differs between SQL engines. Everything else about SQL text is shared. */
 export interface Dialect {
@@ -119,10 +119,12 @@ export class SqlCompiler {
     return `ALTER TABLE ${quote(table)} ADD COLUMN ${quote(column.name)} ${this.dialect.columnType(column.type, !!column.caseInsensitive)}`;
   }
 
-  createIndex(t: PhysicalTable, columns: readonly string[], unique: boolean): string {
-    const name = indexName(t.name, columns, unique);
-    const exprs = columns.map((c) => this.dialect.indexExpression(c, this.isCaseInsensitive(t.name, c)));
-    return `CREATE ${unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${quote(name)} ON ${quote(t.name)} (${exprs.join(', ')})`;
+  createIndex(t: PhysicalTable, index: PhysicalIndex): string {
+    const unique = !!index.unique;
+    const name = indexName(t.name, index.columns, unique, !!index.sparse);
+    const exprs = index.columns.map((c) => this.dialect.indexExpression(c, this.isCaseInsensitive(t.name, c)));
+    const where = index.sparse ? ` WHERE ${quote(index.columns[0]!)} IS NOT NULL` : '';
+    return `CREATE ${unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${quote(name)} ON ${quote(t.name)} (${exprs.join(', ')})${where}`;
   }
 
   private operand(o: Operand, table: string, alias: string, params: StoreValue[], depth: number): string {
@@ -225,8 +227,8 @@ export class SqlCompiler {
 }
 
 /** Index names are stable and short enough for PostgreSQL's 63-character limit. */
-function indexName(table: string, columns: readonly string[], unique: boolean): string {
-  const full = `${unique ? 'ux' : 'ix'}_${table}_${columns.join('_')}`;
+function indexName(table: string, columns: readonly string[], unique: boolean, sparse: boolean): string {
+  const full = `${unique ? 'ux' : sparse ? 'px' : 'ix'}_${table}_${columns.join('_')}`;
   if (full.length <= 63) return full;
   let h = 0;
   for (const ch of full) h = (h * 31 + ch.charCodeAt(0)) >>> 0;

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, type CompiledSql, type Dialect } from '../sql/compile.js';
-import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store, StoreValue } from '../types.js';
+import type { Condition, PhysicalTable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
   placeholder: () => '?',
@@ -97,7 +97,7 @@ export class SqliteStore implements Store {
           db.exec(this.#compiler.createTable(t));
           const existing = new Set((db.pragma(`table_info("${t.name}")`) as { name: string }[]).map((c) => c.name));
           for (const c of t.columns) if (!existing.has(c.name)) db.exec(this.#compiler.addColumn(t.name, c));
-          for (const idx of t.indexes) db.exec(this.#compiler.createIndex(t, idx.columns, !!idx.unique));
+          for (const idx of t.indexes) db.exec(this.#compiler.createIndex(t, idx));
         }
       })();
     });
@@ -119,16 +119,18 @@ export class SqliteStore implements Store {
     return this.#exclusive(() => this.#writer.run(this.#compiler.delete(table, where)));
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.#exclusive(async () => {
       const w = this.#writer;
       const c = this.#compiler;
-      const tx: Queryable = {
+      const tx: Transaction = {
         select: async (q) => w.all(c.select(q)),
         count: async (q) => Number(w.all(c.count(q.table, q.where))[0]!['n']),
         insert: async (table, row) => void w.run(c.insert(table, row)),
         update: async (table, values, where) => w.run(c.update(table, values, where)),
         delete: async (table, where) => w.run(c.delete(table, where)),
+        // Nothing to wait for: this transaction already holds the only writer until it ends (#exclusive).
+        lock: async () => undefined,
       };
       w.db.exec('BEGIN IMMEDIATE');
       try {
