@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
+import { createBus, type Bus } from './bus/index.js';
 import type { Config } from './config/index.js';
+import { registerConnectorActions } from './connector/index.js';
+import type { FastifyInstance } from 'fastify';
+import { registerHubRoutes } from './hub/http/index.js';
+import { createHub, ensureTlsMaterial, type HubRuntime, type TlsMaterial } from './hub/index.js';
+import { createMqttGateway, type MqttGateway } from './hub/mqtt/index.js';
+import { createGetDeviceConnectionString } from './hub/operations/get-device-connection-string.js';
 import { ensureMeta, MetadataRegistry, standardSeedRows } from './metadata/index.js';
 import { RecordsService, type RecordContext } from './records/index.js';
 import { createPrincipal, DEFAULT_ROLES, RateLimiter, TOKEN_TABLE, TokenService, type RoleDefinition } from './security/index.js';
@@ -23,6 +30,9 @@ export interface StartInfo {
   /** Base URL of the plain HTTP listener. */
   readonly url: string;
   readonly port: number;
+  /** Ports actually bound (0 in the configuration picks a free one). */
+  readonly httpsPort: number;
+  readonly mqttsPort: number;
   /** Set when this start generated the admin token: it is shown once and stored only as a hash. */
   readonly generatedAdminToken?: string;
 }
@@ -33,6 +43,14 @@ export interface App {
   readonly records: RecordsService;
   readonly tokens: TokenService;
   readonly operations: OperationRegistry;
+  readonly bus: Bus;
+  /** The IoT Hub-compatible gateway (registry, SAS, telemetry, C2D, methods, twins); transports call it. */
+  readonly hub: HubRuntime;
+  /**
+   * TLS material for the device listeners: the user's certificate, or the private CA's under `<data-dir>/tls/`
+   * (generated on first call, then reused). Memoised.
+   */
+  tls(): TlsMaterial;
   /** A record context acting as the platform itself, with every privilege. */
   readonly system: RecordContext;
   start(): Promise<StartInfo>;
@@ -87,12 +105,46 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   await seed();
   const organizationId = await ensureMeta(store, 'organizationid', randomUUID);
   const businessUnitId = await ensureMeta(store, 'businessunitid', randomUUID);
+  const bus = createBus({ onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') });
+  const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, clock, log, metrics });
+  let tlsMaterial: TlsMaterial | undefined;
+  const tls = () =>
+    (tlsMaterial ??= ensureTlsMaterial({ dataDir: config.dataDir, hostNames: [config.hubHostName], certFile: config.tlsCert, keyFile: config.tlsKey, clock }));
   const operations = new OperationRegistry();
   operations.register(createWhoAmI({ organizationId, businessUnitId }));
+  registerConnectorActions(operations, { store });
+  operations.register(createGetDeviceConnectionString(hub));
   const api = new WebApi({ store, metadata, records, operations, clock, log });
   const limiter = new RateLimiter({ limit: config.rateLimit, windowMs: config.rateLimitWindowSeconds * 1000, clock });
-  const http = createHttpServer({ api, tokens, limiter, maxBodyBytes: config.maxBodyBytes, log, metrics });
+  const httpDeps = { api, tokens, limiter, maxBodyBytes: config.maxBodyBytes, log, metrics };
+  const http = createHttpServer(httpDeps);
+  let listeners: { https: FastifyInstance; mqtt: MqttGateway } | undefined;
   let started = false;
+
+  /**
+   * The device listeners: MQTT over TLS, and HTTPS carrying the device HTTP surface, the IoT Hub service REST, MQTT
+   * over WebSocket at /$iothub/websocket, and the same Web API as the plain HTTP port.
+   */
+  async function listenDevices(): Promise<{ https: FastifyInstance; mqtt: MqttGateway; httpsPort: number; mqttsPort: number }> {
+    const material = tls();
+    const mqtt = await createMqttGateway({ hub, tls: material, log });
+    const https = createHttpServer({ ...httpDeps, https: material, routes: (app) => registerHubRoutes(app, { hub, log }) });
+    https.server.on('upgrade', (req, socket, head) => {
+      if (mqtt.isUpgradeRequest(req)) mqtt.handleUpgrade(req, socket, head);
+      else socket.destroy();
+    });
+    try {
+      const mqttsPort = await mqtt.listen(config.mqttsPort, config.host);
+      await https.listen({ port: config.httpsPort, host: config.host });
+      const httpsPort = (https.server.address() as AddressInfo).port;
+      hub.advertise({ mqtts: mqttsPort, https: httpsPort });
+      return { https, mqtt, httpsPort, mqttsPort };
+    } catch (e) {
+      await mqtt.close();
+      await https.close();
+      throw e;
+    }
+  }
 
   return {
     config,
@@ -100,6 +152,9 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     records,
     tokens,
     operations,
+    bus,
+    hub,
+    tls,
     system,
     async start() {
       let generatedAdminToken: string | undefined;
@@ -110,12 +165,21 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       }
       await http.listen({ port: config.httpPort, host: config.host });
       started = true;
+      const devices = await listenDevices();
+      listeners = devices;
       const port = (http.server.address() as AddressInfo).port;
       const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-      return { url: `http://${host}:${port}`, port, generatedAdminToken };
+      return { url: `http://${host}:${port}`, port, httpsPort: devices.httpsPort, mqttsPort: devices.mqttsPort, generatedAdminToken };
     },
     async stop() {
       if (started) await http.close();
+      // Device listeners close before the hub, so no transport calls a closed hub.
+      if (listeners) {
+        await listeners.mqtt.close();
+        await listeners.https.close();
+      }
+      await hub.close();
+      await bus.close();
       await store.close();
     },
   };

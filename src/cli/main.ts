@@ -1,5 +1,6 @@
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, parseFlags } from '../config/index.js';
+import { CcsError } from '../errors/index.js';
 
 const USAGE = `Usage: ccs <command> [options]
 
@@ -9,6 +10,11 @@ Commands:
                                  Create a bearer token and print it (shown once)
   token list                     List tokens (never their secrets)
   token revoke --id <id>         Revoke a token
+  device connection-string <deviceId>
+                                 Print the device's connection string (registers the identity if needed)
+  hub connection-string [--policy <name>]
+                                 Print the service connection string (policy iothubowner by default; also
+                                 service, device, registryRead, registryReadWrite)
 
 Every command takes --data-dir <dir> (default ./data) and --config <file>.
 start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
@@ -21,13 +27,18 @@ start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
   --rate-limit <n>               Requests per token per window (default 6000; 0 disables)
   --rate-limit-window-seconds <n> Window of the rate limit (default 300)
   --roles-file <file>            JSON role definitions replacing the built-in roles
+  --hub-hostname <name[:port]>   IoT hub host name in connection strings and certificates (default localhost)
+  --mqtts-port <port>            MQTT over TLS for devices (default 8883)
+  --https-port <port>            HTTPS for devices, IoT Hub service REST and MQTT over WebSocket (default 8443)
+  --tls-cert <file> --tls-key <file>
+                                 Your own certificate and key; otherwise a private CA in <data-dir>/tls/ issues one
 `;
 
 async function start(argv: string[]): Promise<void> {
   const config = loadConfig(parseFlags(argv));
   const app = await createApp(config);
   const info = await app.start();
-  const line = `ccs is running: Web API ${info.url}/api/data/v9.2/ · console ${info.url}/ · store ${app.store.engine}`;
+  const line = `ccs is running: Web API ${info.url}/api/data/v9.2/ · console ${info.url}/ · devices mqtts://${config.hubHostName}:${info.mqttsPort} and https://${config.hubHostName}:${info.httpsPort} · store ${app.store.engine}`;
   process.stdout.write(`${line}\n`);
   if (info.generatedAdminToken) {
     process.stdout.write(`Sign in with this admin token (shown once; create more with \`ccs token create --role admin\`):\n  ${info.generatedAdminToken}\n`);
@@ -78,11 +89,68 @@ async function token(argv: string[]): Promise<void> {
   }
 }
 
+/** Splits `<positional> --flag value …`: the hub commands take one positional argument before their flags. */
+function positional(argv: string[]): { arg: string | undefined; rest: string[] } {
+  return argv[0] !== undefined && !argv[0].startsWith('--') ? { arg: argv[0], rest: argv.slice(1) } : { arg: undefined, rest: argv };
+}
+
+async function device(argv: string[]): Promise<void> {
+  const [sub, ...more] = argv;
+  if (sub !== 'connection-string') throw new ConfigError(`Unknown device command '${sub ?? ''}'. Use: ccs device connection-string <deviceId>`);
+  const { arg: deviceId, rest } = positional(more);
+  if (!deviceId) throw new ConfigError('device connection-string: give the device id, e.g. ccs device connection-string thermostat-1');
+  const config = loadConfig(parseFlags(rest));
+  const app = await createApp({ ...config, logLevel: 'silent' });
+  try {
+    const existed = (await app.hub.registry.get(deviceId)) !== undefined;
+    const text = await app.hub.deviceConnectionString(deviceId, { create: true });
+    const tls = app.tls();
+    process.stdout.write(`${text}\n`);
+    if (!existed) process.stderr.write(`Registered device identity '${deviceId}'.\n`);
+    if (tls.caFile) {
+      process.stderr.write(
+        `Devices must trust the hub's CA: ${tls.caFile}\n` +
+          `  Node SDK: await client.setOptions({ ca: '${tls.caFile}' }) before open(), or NODE_EXTRA_CA_CERTS=${tls.caFile}\n`,
+      );
+    }
+  } catch (e) {
+    if (e instanceof CcsError) throw new ConfigError(`device connection-string: ${e.message}`);
+    throw e;
+  } finally {
+    await app.stop();
+  }
+}
+
+async function hubCommand(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'connection-string') throw new ConfigError(`Unknown hub command '${sub ?? ''}'. Use: ccs hub connection-string [--policy iothubowner]`);
+  const flags = parseFlags(rest, ['policy']);
+  const config = loadConfig(flags);
+  const app = await createApp({ ...config, logLevel: 'silent' });
+  try {
+    const text = await app.hub.serviceConnectionString(flags.get('policy') ?? 'iothubowner');
+    const tls = app.tls();
+    process.stdout.write(`${text}\n`);
+    process.stderr.write(
+      `The azure-iothub SDK always connects to port 443 (a port in HostName breaks it): serve HTTPS on 443 ` +
+        `(--https-port 443, or forward 443 to ${config.httpsPort})` +
+        (tls.caFile ? ` and start Node with NODE_EXTRA_CA_CERTS=${tls.caFile}.\n` : '.\n'),
+    );
+  } catch (e) {
+    if (e instanceof CcsError) throw new ConfigError(`hub connection-string: ${e.message}`);
+    throw e;
+  } finally {
+    await app.stop();
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   try {
     if (command === 'start') await start(rest);
     else if (command === 'token') await token(rest);
+    else if (command === 'device') await device(rest);
+    else if (command === 'hub') await hubCommand(rest);
     else if (command === undefined || command === 'help' || command === '--help') process.stdout.write(USAGE);
     else throw new ConfigError(`Unknown command '${command}'.\n\n${USAGE}`);
   } catch (e) {

@@ -21,6 +21,15 @@ export interface Config {
   readonly rateLimitWindowSeconds: number;
   /** JSON file mapping role names to per-table privileges, replacing the built-in defaults. */
   readonly rolesFile: string | undefined;
+  /** The IoT hub's host name as devices and services name it (`HostName=` in connection strings); may carry `:port`. */
+  readonly hubHostName: string;
+  /** MQTT 3.1.1 over TLS for devices (IoT Hub's 8883); 0 picks a free one. */
+  readonly mqttsPort: number;
+  /** HTTPS: device routes, IoT Hub service REST, MQTT over WebSocket, Web API; 0 picks a free one. */
+  readonly httpsPort: number;
+  /** The user's TLS certificate and key (PEM); otherwise a private CA under `<data-dir>/tls/` issues one. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional';
@@ -42,6 +51,11 @@ const FIELDS: readonly Field[] = [
   { key: 'rateLimit', flag: 'rate-limit', kind: 'int' },
   { key: 'rateLimitWindowSeconds', flag: 'rate-limit-window-seconds', kind: 'int' },
   { key: 'rolesFile', flag: 'roles-file', kind: 'optional' },
+  { key: 'hubHostName', flag: 'hub-hostname', kind: 'string' },
+  { key: 'mqttsPort', flag: 'mqtts-port', kind: 'port' },
+  { key: 'httpsPort', flag: 'https-port', kind: 'port' },
+  { key: 'tlsCert', flag: 'tls-cert', kind: 'optional' },
+  { key: 'tlsKey', flag: 'tls-key', kind: 'optional' },
 ];
 
 const DEFAULTS = {
@@ -52,6 +66,9 @@ const DEFAULTS = {
   maxBodyBytes: 4 * 1024 * 1024,
   rateLimit: 6000,
   rateLimitWindowSeconds: 300,
+  hubHostName: 'localhost',
+  mqttsPort: 8883,
+  httpsPort: 8443,
 } as const;
 
 export class ConfigError extends Error {
@@ -134,6 +151,14 @@ export function loadConfig(flags: ReadonlyMap<string, string>, env: NodeJS.Proce
   const store = String(values['store']);
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(store)) {
     throw new ConfigError(`--store / ${envName('store')}: expected sqlite:<path> or postgres://…, got '${store}'`);
+  }
+  const hub = String(values['hubHostName']);
+  // A DNS name or address, optionally with a port: it goes into certificates, SAS `sr` and connection strings.
+  if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?$/.test(hub)) {
+    throw new ConfigError(`--hub-hostname / ${envName('hub-hostname')}: expected a host name with an optional :port, got '${hub}'`);
+  }
+  if ((values['tlsCert'] === undefined) !== (values['tlsKey'] === undefined)) {
+    throw new ConfigError('--tls-cert and --tls-key go together: give both or neither');
   }
   return Object.freeze(values) as unknown as Config;
 }

@@ -35,6 +35,19 @@ export const ERRORS = {
   UnsupportedMediaType: { status: 415, hex: '0x80060888' },
   NotImplemented: { status: 501, hex: '0x8006088b' },
   Internal: { status: 500, hex: '0x80040216' },
+  // IoT Hub conditions. The code is IoT Hub's own `ErrorCode` name, so the hub's REST layer can answer
+  // `{"Message":"ErrorCode:<code>;…"}` as the service SDK expects (rest_api_client.ts translateError); the hex is the
+  // nearest Dataverse code, for when one of these surfaces through the Web API.
+  ArgumentInvalid: { status: 400, hex: '0x80060888' },
+  IotHubUnauthorizedAccess: { status: 401, hex: '0x80040220' },
+  DeviceMaximumQueueDepthExceeded: { status: 403, hex: '0x80060888' },
+  DeviceNotFound: { status: 404, hex: '0x80040217' },
+  DeviceNotOnline: { status: 404, hex: '0x80040217' },
+  DeviceAlreadyExists: { status: 409, hex: '0x80040237' },
+  PreconditionFailed: { status: 412, hex: '0x80060882' },
+  DeviceMessageLockLost: { status: 412, hex: '0x80060882' },
+  MessageTooLarge: { status: 413, hex: '0x80060888' },
+  GatewayTimeout: { status: 504, hex: '0x80040216' },
 } as const satisfies Record<string, { status: number; hex: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

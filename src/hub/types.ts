@@ -57,6 +57,8 @@ export interface DeviceRegistry {
   regenerateKey(deviceId: string, which: 'primary' | 'secondary'): Promise<DeviceIdentity>;
   policies(): Promise<AccessPolicy[]>;
   policy(name: string): Promise<AccessPolicy | undefined>;
+  /** Replaces a policy's primary or secondary key with a new random one. */
+  regeneratePolicyKey(name: string, which: 'primary' | 'secondary'): Promise<AccessPolicy>;
 }
 
 /** Message as it travels device→cloud or cloud→device. Properties are IoT Hub's (`$.mid` etc. are system ones). */
@@ -152,8 +154,11 @@ export interface HubEvents {
   connection(deviceId: string, state: ConnectionState, at: number): void;
   /** Reported properties changed (after a device PATCH). */
   reported(deviceId: string, reported: Record<string, unknown>, version: number): void;
-  /** A C2D message was completed by the device, or expired, or was rejected. */
-  c2d(deviceId: string, messageId: string, outcome: 'completed' | 'expired' | 'rejected'): void;
+  /**
+   * A C2D message left the queue: completed by the device, expired, rejected, or dead-lettered after 100 deliveries
+   * (IoT Hub feedback status `DeliveryCountExceeded`).
+   */
+  c2d(deviceId: string, messageId: string, outcome: 'completed' | 'expired' | 'rejected' | 'deliveryCountExceeded'): void;
 }
 
 export interface Hub {
@@ -163,7 +168,9 @@ export interface Hub {
   // ---- device side: called by transports ----------------------------------------------------------------------
   /**
    * Authenticates a device from its SAS token (MQTT password or HTTPS Authorization header), checking signature,
-   * expiry, `sr` against `deviceId`, and that the device is enabled. Throws HubError('Unauthorized'…) otherwise.
+   * expiry, `sr` against `deviceId`, and that the device is enabled. Throws CcsError('IotHubUnauthorizedAccess')
+   * otherwise (the same error whatever the reason, so nothing can be probed). The identity returned does not carry
+   * the queue count (`cloudToDeviceMessageCount` is 0).
    */
   authenticateDevice(deviceId: string, sasToken: string): Promise<DeviceIdentity>;
   /** Authenticates a service caller (`skn` policy token, `sr` = host) for the given right. */
@@ -184,6 +191,12 @@ export interface Hub {
   settleC2d(deviceId: string, lockToken: string, outcome: 'complete' | 'reject' | 'abandon'): Promise<void>;
   /** Records activity (for lastActivityTime, batched). */
   touch(deviceId: string): void;
+  /**
+   * The device now subscribed, on its current connection, to C2D (`devices/{id}/messages/devicebound/#`) or to methods
+   * (`$iothub/methods/POST/#`): pending C2D messages are delivered now, and method calls waiting for the device
+   * (connectTimeoutInSeconds) proceed. Optional for transports: the hub also retries and polls.
+   */
+  ready(deviceId: string, feature: 'c2d' | 'methods'): void;
 
   // ---- service side: called by the service REST, the Web API and workflows -----------------------------------
   /** Queues a C2D message (at most 50 pending: 403 DeviceMaximumQueueDepthExceeded) and delivers it when possible. */
@@ -194,6 +207,17 @@ export interface Hub {
   updateTwin(deviceId: string, patch: TwinPatch, etag?: string): Promise<Twin>;
   /** Replaces tags and desired properties. */
   replaceTwin(deviceId: string, twin: TwinPatch, etag?: string): Promise<Twin>;
+  /** Reads the durable telemetry log in sequence order (for consumers catching up and for tests). */
+  readTelemetry(opts?: { deviceId?: string; afterSequence?: number; limit?: number }): Promise<TelemetryRecord[]>;
+  /**
+   * `HostName=…;DeviceId=…;SharedAccessKey=<primary>`, with the MQTT port in HostName when it is not 8883.
+   * `create` registers the identity first when there is none (DeviceNotFound otherwise).
+   */
+  deviceConnectionString(deviceId: string, opts?: { create?: boolean }): Promise<string>;
+  /** `HostName=…;SharedAccessKeyName=<policy>;SharedAccessKey=<primary>`; default policy `iothubowner`. */
+  serviceConnectionString(policy?: string): Promise<string>;
+  /** Tells the hub the ports its listeners actually bound (port 0 picks one), for connection strings. */
+  advertise(ports: { mqtts?: number; https?: number }): void;
 
   on<E extends keyof HubEvents>(event: E, listener: HubEvents[E]): () => void;
   /** Stops timers and flushes batched state. */

@@ -15,8 +15,10 @@ export interface HttpDeps {
   readonly log: { error(obj: unknown, msg?: string): void };
   /** Request counters and durations go here, and `/metrics` serves them. */
   readonly metrics: Metrics;
-  /** Extra routes (the console, metrics) mounted by other capabilities. */
+  /** Extra routes (the console, the hub's HTTPS surfaces) mounted by other capabilities. */
   readonly routes?: (app: FastifyInstance) => void;
+  /** Serve HTTPS with this certificate instead of plain HTTP. */
+  readonly https?: { readonly cert: string; readonly key: string };
 }
 
 function sendError(reply: FastifyReply, e: unknown): FastifyReply {
@@ -46,7 +48,9 @@ async function authenticate(req: FastifyRequest, tokens: TokenService): Promise<
 }
 
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ bodyLimit: deps.maxBodyBytes, logger: false, routerOptions: { caseSensitive: true, maxParamLength: 64 * 1024 } });
+  const options = { bodyLimit: deps.maxBodyBytes, logger: false, routerOptions: { caseSensitive: true, maxParamLength: 64 * 1024 } };
+  // Typed as a plain FastifyInstance either way: the routes do not care which transport carries them.
+  const app = (deps.https ? Fastify({ ...options, https: { cert: deps.https.cert, key: deps.https.key } }) : Fastify(options)) as unknown as FastifyInstance;
   // Bodies reach the Web API as text: it parses JSON and multipart itself, with Dataverse's errors.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));

@@ -16,6 +16,9 @@ export interface TestServer {
   readonly url: string;
   readonly dataDir: string;
   readonly storeUrl: string;
+  /** Ports of the device listeners. */
+  readonly mqttsPort: number;
+  readonly httpsPort: number;
   /** Sends a request with the admin token unless `headers.authorization` says otherwise. */
   fetch(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
   /** Stops the server; `drop` also removes a PostgreSQL test schema. */
@@ -29,7 +32,7 @@ export async function startServer(
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ccs-app-'));
   const storeUrl = opts.storeUrl ?? engine.url();
   const flags = new Map(Object.entries({
-    'data-dir': dataDir, store: storeUrl, 'http-port': '0', host: '127.0.0.1', 'admin-token': ADMIN_TOKEN, 'log-level': 'silent', ...opts.settings,
+    'data-dir': dataDir, store: storeUrl, 'http-port': '0', 'https-port': '0', 'mqtts-port': '0', host: '127.0.0.1', 'admin-token': ADMIN_TOKEN, 'log-level': 'silent', ...opts.settings,
   }));
   const app = await createApp(loadConfig(flags, {}));
   const info = await app.start();
@@ -39,6 +42,8 @@ export async function startServer(
     url,
     dataDir,
     storeUrl,
+    mqttsPort: info.mqttsPort,
+    httpsPort: info.httpsPort,
     fetch: (path, init = {}) => {
       const headers = new Headers(init.headers);
       const token = init.token === undefined ? ADMIN_TOKEN : init.token;

@@ -5,11 +5,12 @@
 import type { ManyToManyRelationshipDef, TableDef } from '../types.js';
 import { coreTables } from './core.js';
 import { iotTables } from './iot.js';
+import { ccsTables } from './ccs.js';
 
 export { COMMAND_STATUS, IOT_SOURCE } from './iot.js';
 export { REGISTRATION_STATUS } from './core.js';
 
-export const standardTables: TableDef[] = [...coreTables, ...iotTables];
+export const standardTables: TableDef[] = [...coreTables, ...iotTables, ...ccsTables];
 
 /**
  * N:N relationships. Dataverse names the navigation property after the relationship on both sides, and the

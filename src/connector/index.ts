@@ -1,0 +1,24 @@
+/**
+ * The connector: the IoT processes of Microsoft's solution on top of the records and the hub
+ * (ms-connected-service.md §3). For now its actions; each is a module of its own in `actions/`.
+ */
+import type { OperationRegistry } from '../webapi/index.js';
+import { createIoTCheckIfRecordExistsInEntity } from './actions/check-if-record-exists.js';
+import { createGetIoTAlertAggregation } from './actions/get-iot-alert-aggregation.js';
+import { createJsonGetBoolean, createJsonGetNumber, createJsonGetString } from './actions/json-get.js';
+import { createParentIoTAlerts } from './actions/parent-iot-alerts.js';
+import type { ConnectorDeps } from './deps.js';
+
+export type { ConnectorDeps } from './deps.js';
+export { parseAggregationRule, type AggregationRule } from './aggregation-rule.js';
+export { parsePath, valueAt, type PathStep } from './json-path.js';
+
+/** Registers the connector's actions under Microsoft's names; `$metadata` advertises them from the registry. */
+export function registerConnectorActions(registry: OperationRegistry, deps: ConnectorDeps): void {
+  registry.register(createJsonGetString());
+  registry.register(createJsonGetNumber());
+  registry.register(createJsonGetBoolean());
+  registry.register(createParentIoTAlerts(deps));
+  registry.register(createIoTCheckIfRecordExistsInEntity());
+  registry.register(createGetIoTAlertAggregation());
+}
