@@ -33,7 +33,7 @@ export function parseIsoDuration(text: string): number | { readonly error: strin
 
 /** `PT5M` for 300000: the shortest ISO form, for messages and for writing a condition back as JSON. */
 export function formatIsoDuration(ms: number): string {
-  if (ms % DAY === 0) return `P${ms / DAY}D`;
+  if (ms > 0 && ms % DAY === 0) return `P${ms / DAY}D`;
   let rest = ms;
   let out = 'P';
   const days = Math.floor(rest / DAY);

@@ -269,7 +269,6 @@ class RuleEvaluator implements Evaluator {
   readonly rules: readonly RuleDefinition[];
   readonly fingerprint: string;
   readonly #compiled: readonly CRule[];
-  readonly #byId = new Map<string, CRule>();
   /** Rules for all devices; for each category and device that has rules of its own, the merged list. */
   readonly #forAll: RuleSet;
   readonly #categories = new Set<string>();
@@ -307,9 +306,11 @@ class RuleEvaluator implements Evaluator {
       return id;
     };
     const compiled: CRule[] = [];
+    const ids = new Set<string>();
     for (const def of definitions) {
       if (!def.active) continue;
-      if (this.#byId.has(def.id)) throw new TypeError(`Duplicate rule id ${def.id}`);
+      if (ids.has(def.id)) throw new TypeError(`Duplicate rule id ${def.id}`);
+      ids.add(def.id);
       const leaves: CLeaf[] = [];
       const compile = (c: RuleCondition): CNode => {
         if (isGroupCondition(c)) return { group: true, any: c.kind === 'any', kids: c.conditions.map(compile) };
@@ -328,7 +329,6 @@ class RuleEvaluator implements Evaluator {
         suppressMs: def.suppressSeconds * 1000,
       };
       compiled.push(rule);
-      this.#byId.set(def.id, rule);
       if (def.scope.kind === 'category') this.#categories.add(def.scope.categoryId.toLowerCase());
       if (def.scope.kind === 'device') this.#devices.add(def.scope.deviceId.toLowerCase());
     }
@@ -660,7 +660,8 @@ class RuleEvaluator implements Evaluator {
       else if (rs.leaves[i].lt === TRUE) readings.push(firingReading(leaves[i], rs.leaves[i]));
     }
     const def = rule.def;
-    const messageId = r !== null ? r.messageId ?? null : null;
+    // An empty id identifies nothing: it must not become the alert token.
+    const messageId = r !== null && r.messageId ? r.messageId : null;
     const firing: Firing = {
       ruleId: def.id,
       ruleName: def.name,

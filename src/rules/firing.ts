@@ -28,8 +28,9 @@ export interface Firing extends FiringReading {
   readonly trigger: 'reading' | 'tick';
   readonly messageId: string | null;
   /**
-   * The message id for reading-triggered firings. For tick-triggered ones `tick:<deviceId>:<time>`: the time is
-   * derived from the readings (not from when the tick ran), so a replay after a restart produces the same token.
+   * The message id for reading-triggered firings (`<deviceId>:<time>` when the message has none). For tick-triggered
+   * ones `tick:<deviceId>:<time>`: the time is derived from the readings (not from when the tick ran), so a replay
+   * after a restart produces the same token. The alert writer makes it unique per rule (token + rule id).
    */
   readonly eventToken: string;
   readonly ruleOutput: string | null;

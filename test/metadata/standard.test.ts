@@ -41,6 +41,7 @@ describe('standard tables', () => {
       msdyn_iotproviderinstance: 'msdyn_iotproviderinstances',
       msdyn_iotsettings: 'msdyn_iotsettingses',
       msdyn_iotfieldmapping: 'msdyn_iotfieldmappings',
+      ccs_iotrule: 'ccs_iotrules',
     };
     assert.deepEqual(model.tables().map((t) => t.logicalName).sort(), Object.keys(sets).sort());
     for (const [name, set] of Object.entries(sets)) assert.equal(model.tableBySet(set)?.logicalName, name);
