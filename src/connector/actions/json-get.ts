@@ -64,7 +64,7 @@ export function createJsonGetString(): Operation {
 }
 
 export function createJsonGetNumber(): Operation {
-  return createJsonGet('msdyn_JsonGetNumber', 'Edm.Decimal', (v) => (typeof v === 'number' ? v : undefined));
+  return createJsonGet('msdyn_JsonGetNumber', 'Edm.Decimal', (v) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined));
 }
 
 export function createJsonGetBoolean(): Operation {

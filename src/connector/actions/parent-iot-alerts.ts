@@ -109,7 +109,7 @@ function findNeighbours(db: Queryable, columns: readonly string[], rule: Aggrega
   return db.select({
     table: ALERT,
     columns,
-    where: and(...key.where, eq('statecode', ACTIVE), alertTimeWithin(t - windowMs, t), ne(ALERT_ID, ownRoot), ne(PARENT, ownRoot)),
+    where: and(...key.where, eq('statecode', ACTIVE), alertTimeWithin(t - windowMs, t + windowMs), ne(ALERT_ID, ownRoot), ne(PARENT, ownRoot)),
   });
 }
 

@@ -24,10 +24,10 @@ for (const engine of engines()) {
     });
     after(() => c.srv.stop());
 
-    const device = async (name: string) =>
-      c.api.create({ collection: 'msdyn_iotdevices', data: { msdyn_name: name, msdyn_deviceid: `${name}-${randomUUID().slice(0, 8)}` } });
+    const device = (name: string) =>
+      c.api.create<Record<string, unknown>, string>({ collection: 'msdyn_iotdevices', data: { msdyn_name: name, msdyn_deviceid: `${name}-${randomUUID().slice(0, 8)}` } });
     const alert = (data: Record<string, unknown>) =>
-      c.api.create({ collection: 'msdyn_iotalerts', data: { msdyn_description: 'High temperature', msdyn_alerttype: 192350000, ...data } });
+      c.api.create<Record<string, unknown>, string>({ collection: 'msdyn_iotalerts', data: { msdyn_description: 'High temperature', msdyn_alerttype: 192350000, ...data } });
     const alertOf = (deviceId: string, data: Record<string, unknown>) => alert({ 'msdyn_Device@odata.bind': `/msdyn_iotdevices(${deviceId})`, ...data });
     const parent = (id: string, seconds: unknown = 60) => c.api.callAction({ collection: 'msdyn_iotalerts', key: id, actionName: ACTION, action: { TimespanSeconds: seconds } });
     const read = async (id: string): Promise<AlertView> =>
@@ -119,6 +119,26 @@ for (const engine of engines()) {
       const i2 = await alertOf(lone, {});
       await parent(i2);
       assert.equal(await parentOf(i2), null, 'an inactive alert does not become a parent');
+    });
+
+    test('inside a $batch change set the action runs in the change set\'s transaction', async () => {
+      const dev = await device('batched');
+      const a = await alertOf(dev, { msdyn_alerttime: at(0) });
+      const b = await alertOf(dev, { msdyn_alerttime: at(5) });
+      const d = await alertOf(dev, { msdyn_alerttime: at(9) });
+      c.api.startBatch();
+      c.api.callAction({ collection: 'msdyn_iotalerts', key: b, actionName: ACTION, action: { TimespanSeconds: 60 } });
+      c.api.callAction({ collection: 'msdyn_iotalerts', key: d, actionName: ACTION, action: { TimespanSeconds: 60 } });
+      await c.api.executeBatch();
+      assert.equal(await parentOf(b), a);
+      assert.equal(await parentOf(d), a);
+      // A failing part rolls the whole change set back, the action's writes included.
+      const e = await alertOf(dev, { msdyn_alerttime: at(12) });
+      c.api.startBatch();
+      c.api.callAction({ collection: 'msdyn_iotalerts', key: e, actionName: ACTION, action: { TimespanSeconds: 60 } });
+      c.api.callAction({ collection: 'msdyn_iotalerts', key: e, actionName: ACTION, action: { TimespanSeconds: 30 } });
+      await assert.rejects(c.api.executeBatch());
+      assert.equal(await parentOf(e), null);
     });
 
     test('msdyn_parentalerttoken names the parent, across devices', async () => {
