@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { createBus, type Bus } from './bus/index.js';
 import type { Config } from './config/index.js';
-import { registerConnectorActions } from './connector/index.js';
+import { registerConnectorActions, startDeviceSync } from './connector/index.js';
 import type { FastifyInstance } from 'fastify';
 import { registerHubRoutes } from './hub/http/index.js';
 import { createHub, ensureTlsMaterial, type HubRuntime, type TlsMaterial } from './hub/index.js';
@@ -107,6 +107,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const businessUnitId = await ensureMeta(store, 'businessunitid', randomUUID);
   const bus = createBus({ onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') });
   const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, clock, log, metrics });
+  const stopDeviceSync = startDeviceSync({ hub, records, system, log });
   let tlsMaterial: TlsMaterial | undefined;
   const tls = () =>
     (tlsMaterial ??= ensureTlsMaterial({ dataDir: config.dataDir, hostNames: [config.hubHostName], certFile: config.tlsCert, keyFile: config.tlsKey, clock }));
@@ -179,6 +180,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         await listeners.https.close();
       }
       await hub.close();
+      await stopDeviceSync();
       await bus.close();
       await store.close();
     },

@@ -10,6 +10,7 @@ import { createParentIoTAlerts } from './actions/parent-iot-alerts.js';
 import type { ConnectorDeps } from './deps.js';
 
 export type { ConnectorDeps } from './deps.js';
+export { startDeviceSync, type DeviceSyncDeps } from './device-sync.js';
 export { parseAggregationRule, type AggregationRule } from './aggregation-rule.js';
 export { parsePath, valueAt, type PathStep } from './json-path.js';
 

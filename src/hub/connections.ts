@@ -1,7 +1,7 @@
 import type { Row, Store } from '../store/types.js';
 import type { LiveConnection } from './registry.js';
 import { DEVICE_TABLE, eq } from './tables.js';
-import type { ConnectionState, DeviceChannel } from './types.js';
+import type { ConnectionState, DeviceChannel, DeviceStatusUpdate } from './types.js';
 
 interface Entry {
   /** Undefined for a device seen only through activity (HTTPS): the table's state stands. */
@@ -23,8 +23,11 @@ export interface ConnectionTracker {
   touch(deviceId: string): void;
   live(deviceId: string): LiveConnection | undefined;
   channels(): IterableIterator<DeviceChannel>;
-  /** Writes changed connection states (and activity older than the activity interval) to the identity table. */
-  flush(): Promise<void>;
+  /**
+   * Writes changed connection states (and activity older than the activity interval) to the identity table; resolves
+   * to what it wrote.
+   */
+  flush(): Promise<DeviceStatusUpdate[]>;
 }
 
 /**
@@ -83,7 +86,7 @@ export function createConnectionTracker(opts: { store: Store; clock: () => numbe
     },
     channels: () => holders.values(),
     async flush() {
-      if (dirty.size === 0) return;
+      if (dirty.size === 0) return [];
       const ids = [...dirty];
       dirty.clear();
       const writes: { id: string; e: Entry; state: ConnectionState | undefined; activity: number | null }[] = [];
@@ -111,6 +114,7 @@ export function createConnectionTracker(opts: { store: Store; clock: () => numbe
         // A disconnected device that has been written needs no memory here any more.
         if (w.e.state !== 'Connected' && !holders.has(w.id) && !dirty.has(w.id)) entries.delete(w.id);
       }
+      return writes.map((w) => ({ deviceId: w.id, connectionState: w.state, lastActivityTime: w.activity }));
     },
   };
 }

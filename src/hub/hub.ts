@@ -76,7 +76,7 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
   const hostNames = [hostName, ...(deps.hostAliases ?? ['localhost', '127.0.0.1', '[::1]'])];
   let mqttsPort = deps.mqttsPort ?? DEFAULT_MQTTS_PORT;
 
-  const listeners: { [E in keyof HubEvents]: Set<HubEvents[E]> } = { connection: new Set(), reported: new Set(), c2d: new Set() };
+  const listeners: { [E in keyof HubEvents]: Set<HubEvents[E]> } = { connection: new Set(), status: new Set(), reported: new Set(), c2d: new Set() };
   function emit<E extends keyof HubEvents>(event: E, ...args: Parameters<HubEvents[E]>): void {
     for (const l of listeners[event]) {
       try {
@@ -150,9 +150,14 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
     },
   });
 
-  const flushTimer = setInterval(() => {
-    tracker.flush().catch((e: unknown) => log.error({ err: e }, 'writing connection state failed'));
-  }, deps.flushIntervalMs ?? 1000);
+  const flushStatus = () =>
+    tracker.flush().then(
+      (written) => {
+        if (written.length) emit('status', written);
+      },
+      (e: unknown) => log.error({ err: e }, 'writing connection state failed'),
+    );
+  const flushTimer = setInterval(() => void flushStatus(), deps.flushIntervalMs ?? 1000);
   flushTimer.unref();
   const purgeTimer = setInterval(() => {
     queue.purgeExpired().catch((e: unknown) => log.error({ err: e }, 'purging expired cloud-to-device messages failed'));
@@ -417,7 +422,7 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
       await telemetry.flush();
       await dispatcher.idle();
       for (const c of [...tracker.channels()]) tracker.detach(c);
-      await tracker.flush().catch((e: unknown) => log.error({ err: e }, 'writing connection state failed'));
+      await flushStatus();
     },
   };
   return hub;

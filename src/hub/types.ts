@@ -149,9 +149,19 @@ export interface DeviceChannel {
   close(reason: string): void;
 }
 
+/** Connection state and last activity of a device, as just written to the registry. */
+export interface DeviceStatusUpdate {
+  readonly deviceId: string;
+  /** Undefined when only activity changed (a device seen over HTTPS). */
+  readonly connectionState: ConnectionState | undefined;
+  readonly lastActivityTime: number | null;
+}
+
 export interface HubEvents {
   /** A device connected or disconnected. */
   connection(deviceId: string, state: ConnectionState, at: number): void;
+  /** Connection states and last activity, batched: one event per registry flush (about once a second). */
+  status(updates: readonly DeviceStatusUpdate[]): void;
   /** Reported properties changed (after a device PATCH). */
   reported(deviceId: string, reported: Record<string, unknown>, version: number): void;
   /**

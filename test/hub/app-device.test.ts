@@ -5,7 +5,17 @@ import deviceMqtt from 'azure-iot-device-mqtt';
 import { engines } from '../helpers/engines.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
-const [engine] = engines(); // the listeners' wiring is engine-independent; the hub suites cover every engine
+const [engine] = engines();
+
+async function eventually<T>(probe: () => Promise<T | undefined>, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+} // the listeners' wiring is engine-independent; the hub suites cover every engine
 
 describe('the running server accepts devices', () => {
   let srv: TestServer;
@@ -30,9 +40,22 @@ describe('the running server accepts devices', () => {
       assert.equal(records.length, 1);
       assert.equal(records[0]!.message.properties['kind'], 'reading');
       assert.deepEqual(JSON.parse(records[0]!.message.body.toString()), { Temperature: 71 });
+      // Connection state, last activity and reported properties flow back to the device record.
+      const twin = await client.getTwin();
+      await new Promise<void>((resolve, reject) => twin.properties.reported.update({ firmware: '1.2.3' }, (e?: Error) => (e ? reject(e) : resolve())));
+      const record = await eventually(async () => {
+        const r = (await (await srv.fetch(`msdyn_iotdevices(${id})?$select=msdyn_connectionstate,msdyn_lastactivitytime,msdyn_devicereportedproperties`)).json()) as Record<string, unknown>;
+        return r['msdyn_connectionstate'] === true && typeof r['msdyn_devicereportedproperties'] === 'string' ? r : undefined;
+      });
+      assert.match(String(record['msdyn_lastactivitytime']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.equal(JSON.parse(String(record['msdyn_devicereportedproperties'])).firmware, '1.2.3');
     } finally {
       await client.close();
     }
+    await eventually(async () => {
+      const r = (await (await srv.fetch(`msdyn_iotdevices(${id})?$select=msdyn_connectionstate`)).json()) as Record<string, unknown>;
+      return r['msdyn_connectionstate'] === false ? r : undefined;
+    });
   });
 
   test('the HTTPS port serves the same Web API', async () => {
