@@ -18,9 +18,29 @@ export function parseDateTime(value: string): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-/** `YYYY-MM-DDTHH:MM:SSZ`, no fractional seconds: the only form DynamicsWebApi revives into a Date. */
+const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+const pad4 = (n: number) => (n < 1000 ? `${n}`.padStart(4, '0') : `${n}`);
+
+/**
+ * `YYYY-MM-DDTHH:MM:SSZ`, no fractional seconds: the only form DynamicsWebApi revives into a Date. Computed with
+ * integer arithmetic (the civil-from-days algorithm of H. Hinnant, "chrono-Compatible Low-Level Date Algorithms"):
+ * several times cheaper than Date#toISOString, and a page of records holds hundreds of dates. Years 0–9999.
+ */
 export function formatDateTime(ms: number): string {
-  return `${new Date(ms).toISOString().slice(0, 19)}Z`;
+  const days = Math.floor(ms / 86_400_000);
+  const seconds = Math.floor((ms - days * 86_400_000) / 1000);
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return `${pad4(year)}-${pad2(month)}-${pad2(day)}T${pad2(h)}:${pad2(m)}:${pad2(seconds % 60)}Z`;
 }
 
 function invalid(column: ColumnDef, value: unknown, expected: string): never {

@@ -41,6 +41,8 @@ export class AnnotationFilter {
   }
 }
 
+const STORED_AS_WRITTEN = new Set<ColumnDef['type']>(['string', 'memo', 'primarykey', 'uniqueidentifier']);
+
 export function etagOf(row: Row): string {
   return `W/"${row['versionnumber']}"`;
 }
@@ -88,7 +90,13 @@ export class Serializer {
     // Worked out once per page, not once per row.
     const columns = table.columns
       .filter((c) => !wanted || wanted.has(c.logicalName))
-      .map((c) => ({ column: c, name: c.logicalName, prop: isLookup(c) ? lookupValueProperty(c.logicalName) : c.logicalName }));
+      .map((c) => ({
+        column: c,
+        name: c.logicalName,
+        prop: isLookup(c) ? lookupValueProperty(c.logicalName) : c.logicalName,
+        // Text and GUIDs are stored as written and have no formatted value: copied as they are.
+        kind: isLookup(c) ? ('lookup' as const) : STORED_AS_WRITTEN.has(c.type) ? ('raw' as const) : ('convert' as const),
+      }));
     const flags = { any: this.annotations.any, formatted: wantFormatted, navigation: this.annotations.wants(NAVIGATION), logicalName: this.annotations.wants(LOGICAL_NAME) };
     const out: Record<string, unknown>[] = [];
     for (const tree of trees) {
@@ -107,17 +115,21 @@ export class Serializer {
   #entity(
     table: Table,
     row: Row,
-    columns: readonly { column: ColumnDef; name: string; prop: string }[],
+    columns: readonly { column: ColumnDef; name: string; prop: string; kind: 'lookup' | 'raw' | 'convert' }[],
     names: Map<string, string>,
     flags: { any: boolean; formatted: boolean; navigation: boolean; logicalName: boolean },
   ): Record<string, unknown> {
     const json: Record<string, unknown> = { '@odata.etag': etagOf(row) };
-    for (const { column, name, prop } of columns) {
+    for (const { column, name, prop, kind } of columns) {
       const raw = row[name];
       if (raw === undefined) continue;
-      if (isLookup(column)) {
+      if (kind === 'raw') {
         json[prop] = raw;
-        if (raw !== null && flags.any) {
+        continue;
+      }
+      if (kind === 'lookup') {
+        json[prop] = raw;
+        if (raw !== null && flags.any && isLookup(column)) {
           const target = isMultiTarget(column) ? String(row[lookupTypeColumn(name)] ?? '') : column.targets[0]!;
           const label = names.get(`${target}:${raw}`);
           if (label !== undefined) json[`${prop}@${FORMATTED}`] = label;
