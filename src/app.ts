@@ -14,6 +14,7 @@ import { ensureMeta, MetadataRegistry, standardSeedRows } from './metadata/index
 import { RecordsService, type RecordContext } from './records/index.js';
 import { createPrincipal, DEFAULT_ROLES, RateLimiter, TOKEN_TABLE, TokenService, type RoleDefinition } from './security/index.js';
 import { createMetrics } from './metrics/index.js';
+import { createAlertPipeline, registerRuleValidation, type AlertPipeline } from './pipeline/index.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { createHttpServer, createWhoAmI, OperationRegistry, WebApi } from './webapi/index.js';
@@ -46,6 +47,8 @@ export interface App {
   readonly bus: Bus;
   /** The IoT Hub-compatible gateway (registry, SAS, telemetry, C2D, methods, twins); transports call it. */
   readonly hub: HubRuntime;
+  /** The rules pipeline (telemetry → rules → IoT alerts); started and stopped with the app. */
+  readonly pipeline: AlertPipeline;
   /**
    * TLS material for the device listeners: the user's certificate, or the private CA's under `<data-dir>/tls/`
    * (generated on first call, then reused). Memoised.
@@ -105,9 +108,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   await seed();
   const organizationId = await ensureMeta(store, 'organizationid', randomUUID);
   const businessUnitId = await ensureMeta(store, 'businessunitid', randomUUID);
-  const bus = createBus({ onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') });
+  const bus = await createBus({ url: config.bus, onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') });
   const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, clock, log, metrics });
   const stopDeviceSync = startDeviceSync({ hub, records, system, log });
+  registerRuleValidation(records);
+  const pipeline = createAlertPipeline({ store, records, system, hub, bus, clock, log, metrics });
   let tlsMaterial: TlsMaterial | undefined;
   const tls = () =>
     (tlsMaterial ??= ensureTlsMaterial({ dataDir: config.dataDir, hostNames: [config.hubHostName], certFile: config.tlsCert, keyFile: config.tlsKey, clock }));
@@ -155,10 +160,13 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     operations,
     bus,
     hub,
+    pipeline,
     tls,
     system,
     async start() {
       let generatedAdminToken: string | undefined;
+      // Before any listener: the pipeline replays the log and subscribes before new telemetry can arrive.
+      await pipeline.start();
       if (config.adminToken) {
         if (!(await tokens.existsWithSecret(config.adminToken))) await tokens.create({ role: 'admin', name: 'admin', secret: config.adminToken });
       } else if (!(await tokens.hasRole('admin'))) {
@@ -180,6 +188,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
         await listeners.https.close();
       }
       await hub.close();
+      // After the hub has flushed its telemetry: the pipeline applies all of it before checkpointing.
+      await pipeline.stop();
       await stopDeviceSync();
       await bus.close();
       await store.close();

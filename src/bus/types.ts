@@ -1,8 +1,8 @@
 /**
  * The Bus port: how ccs capabilities hand messages to each other (telemetry from the hub to the rules pipeline,
  * alerts to the alert writer, hub-to-hub routing in scale-out). The in-process adapter passes payloads by reference;
- * a networked adapter (NATS JetStream, a later issue) encodes them, so payloads must be plain data: JSON values,
- * with `Buffer`/`Uint8Array` allowed where a subject's payload type says so.
+ * the NATS JetStream adapter encodes them (`codec.ts`: JSON, with `Buffer`/`Uint8Array` kept as bytes), so payloads
+ * must be plain data: JSON values, `Buffer` and `Uint8Array`.
  *
  * Subjects are dot-separated tokens (`telemetry.<deviceId>`); patterns use NATS's wildcards: `*` matches exactly one
  * token, `>` (last token only) matches one or more. Use `subjectToken()` for any token that comes from outside
@@ -11,17 +11,52 @@
 
 export type BusHandler = (payload: unknown, subject: string) => void | Promise<void>;
 
+export interface PublishOptions {
+  /**
+   * A message id for de-duplication: a networked bus drops a second publish with the same id within its duplicate
+   * window (NATS: `Nats-Msg-Id`, 2 minutes), so a producer that retries after a crash does not publish twice. The
+   * in-process bus ignores it.
+   */
+  readonly id?: string;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Makes the subscription a durable consumer with this name (letters, digits, `_`, `-`):
+   * - messages published while no subscriber with this name runs are kept and delivered when one subscribes again
+   *   (where the adapter has storage of its own — see the adapter's notes; the in-process bus has none);
+   * - at least once: a handler that throws gets the message again after a short delay, up to a max-deliver limit;
+   *   then the error is reported to `onError` and the message is dropped;
+   * - subscribers with the same name (in any process) share the messages, and all messages of one subject go in
+   *   publish order to one of them at a time, so a device's readings are handled in order;
+   * - handler calls for different subjects may run concurrently; calls for one subject never do.
+   * A new durable name starts with messages published after it was first created.
+   */
+  readonly durable?: string;
+}
+
 export interface Subscription {
+  /**
+   * Resolves once the subscription is in place on the bus (a networked bus sets up consumers asynchronously), so a
+   * message published after it, from any process, reaches this subscription; rejects if it could not be set up.
+   * Publishing through the same bus object already waits for it.
+   */
+  readonly ready?: Promise<void>;
   /** Stops delivery to this handler; resolves once a handler call in progress has finished. */
   unsubscribe(): Promise<void>;
 }
 
 export interface Bus {
   /**
-   * Publishes `payload` on `subject`. Resolves once the bus has accepted it (in-process: handed to every matching
-   * subscription's queue). Each subscription receives messages in publish order, one handler call at a time.
+   * Publishes `payload` on `subject`. Resolves once the bus has accepted it: in-process, handed to every matching
+   * subscription's queue; NATS JetStream, stored and acknowledged by the stream. A non-durable subscription receives
+   * messages in publish order, one handler call at a time.
    */
-  publish(subject: string, payload: unknown): Promise<void>;
-  subscribe(pattern: string, handler: BusHandler): Subscription;
+  publish(subject: string, payload: unknown, options?: PublishOptions): Promise<void>;
+  subscribe(pattern: string, handler: BusHandler, options?: SubscribeOptions): Subscription;
+  /** Stops every subscription and releases the connection; unfinished durable messages stay on a durable bus. */
   close(): Promise<void>;
 }
+
+/** Reports a handler error (or, on a networked bus, a delivery problem) with the subject it concerns. */
+export type BusErrorHandler = (e: unknown, subject: string) => void;

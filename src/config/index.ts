@@ -11,6 +11,8 @@ export interface Config {
   readonly httpPort: number;
   /** `sqlite:<path>` or `postgres://…`; defaults to `sqlite:<data-dir>/ccs.db`. */
   readonly store: string;
+  /** `memory` (the in-process bus) or `nats://host:port` (NATS JetStream, for scale-out). */
+  readonly bus: string;
   /** A fixed admin token; otherwise one is generated on first start and printed once. */
   readonly adminToken: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -45,6 +47,7 @@ const FIELDS: readonly Field[] = [
   { key: 'host', flag: 'host', kind: 'string' },
   { key: 'httpPort', flag: 'http-port', kind: 'port' },
   { key: 'store', flag: 'store', kind: 'string' },
+  { key: 'bus', flag: 'bus', kind: 'string' },
   { key: 'adminToken', flag: 'admin-token', kind: 'optional' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'int' },
@@ -62,6 +65,7 @@ const DEFAULTS = {
   dataDir: './data',
   host: '0.0.0.0',
   httpPort: 8080,
+  bus: 'memory',
   logLevel: 'info',
   maxBodyBytes: 4 * 1024 * 1024,
   rateLimit: 6000,
@@ -151,6 +155,10 @@ export function loadConfig(flags: ReadonlyMap<string, string>, env: NodeJS.Proce
   const store = String(values['store']);
   if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(store)) {
     throw new ConfigError(`--store / ${envName('store')}: expected sqlite:<path> or postgres://…, got '${store}'`);
+  }
+  const bus = String(values['bus']);
+  if (bus !== 'memory' && !/^nats:\/\/[^\s/]+\/?$/.test(bus)) {
+    throw new ConfigError(`--bus / ${envName('bus')}: expected memory or nats://host:port, got '${bus}'`);
   }
   const hub = String(values['hubHostName']);
   // A DNS name or address, optionally with a port: it goes into certificates, SAS `sr` and connection strings.

@@ -26,6 +26,12 @@ export interface RecordEvent {
 
 export type RecordListener = (event: RecordEvent) => void;
 
+/**
+ * Checks a record's values before they are stored: the whole row as it will be (defaults applied on create, the
+ * stored row merged with the change on update), store-level values (lookups as ids). Throw a CcsError to refuse.
+ */
+export type RecordValidator = (row: Readonly<Row>, op: 'create' | 'update') => void;
+
 export interface RecordContext {
   readonly db: Queryable;
   readonly principal: Principal;
@@ -85,6 +91,7 @@ const and = (...items: Condition[]): Condition => ({ kind: 'and', items });
  */
 export class RecordsService {
   readonly #listeners = new Set<RecordListener>();
+  readonly #validators = new Map<string, RecordValidator[]>();
 
   constructor(
     private readonly deps: { readonly metadata: MetadataRegistry; readonly clock: () => number },
@@ -104,6 +111,20 @@ export class RecordsService {
   onEvent(listener: RecordListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Adds a check run on every create and update of `tableName` (rules whose JSON the metadata cannot describe).
+   * Returns the function that removes it.
+   */
+  addValidator(tableName: string, validator: RecordValidator): () => void {
+    const list = this.#validators.get(tableName) ?? [];
+    list.push(validator);
+    this.#validators.set(tableName, list);
+    return () => {
+      const i = list.indexOf(validator);
+      if (i >= 0) list.splice(i, 1);
+    };
   }
 
   publish(events: readonly RecordEvent[]): void {
@@ -196,6 +217,7 @@ export class RecordsService {
         throw new CcsError('RequiredValueMissing', `A value for the required column '${c.logicalName}' is missing.`);
       }
     }
+    for (const validate of this.#validators.get(tableName) ?? []) validate(row, 'create');
     try {
       await ctx.db.insert(tableName, row);
     } catch (e) {
@@ -250,6 +272,13 @@ export class RecordsService {
     if (current.length === 0) throw notFound(table, id);
     const version = Number(current[0]!['versionnumber']);
     if (opts.ifVersion !== undefined && opts.ifVersion !== version) throw versionMismatch();
+    const validators = this.#validators.get(tableName) ?? [];
+    if (validators.length > 0) {
+      // The whole row as it will be: a change of one column can make another one invalid (scope without a lookup).
+      const stored = await ctx.db.select({ table: tableName, where: eq(pk, id), limit: 1 });
+      const merged = { ...stored[0], ...row };
+      for (const validate of validators) validate(merged, 'update');
+    }
     Object.assign(row, { modifiedon: this.deps.clock(), versionnumber: version + 1 });
     if (table.column('modifiedby')) row['modifiedby'] = ctx.principal.userId;
     // The version check in the statement itself closes the gap between the read above and this write.

@@ -1,0 +1,21 @@
+import type { PhysicalTable } from '../store/index.js';
+
+/**
+ * Checkpoints of the rules engine: one row per device with its evaluator state (JSON) and the last telemetry
+ * sequence applied to it, and one row with the empty device id (not a valid IoT Hub device id) holding the
+ * watermark: every telemetry record up to it has been applied. A platform table, outside the Web API model.
+ */
+export const RULE_STATE_TABLE: PhysicalTable = {
+  name: 'ccs_rulestate',
+  primaryKey: 'deviceid',
+  columns: [
+    { name: 'deviceid', type: 'text' },
+    { name: 'state', type: 'text' },
+    { name: 'sequence', type: 'bigint' },
+    { name: 'updatedon', type: 'bigint' },
+  ],
+  indexes: [],
+};
+
+/** The watermark row's key. */
+export const WATERMARK_KEY = '';
