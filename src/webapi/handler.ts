@@ -1,5 +1,6 @@
 import { CcsError, toHttpError } from '../errors/index.js';
 import {
+  fromStoreValue,
   renderCsdl,
   renderServiceDocument,
   isLookup,
@@ -387,7 +388,7 @@ export class WebApi {
       if (parsedKey.kind === 'alternate') {
         for (const [c, v] of Object.entries(parsedKey.values)) {
           const col = table.column(c);
-          fixed[c] = col?.type === 'boolean' ? v === 1 : col?.type === 'datetime' ? new Date(Number(v)).toISOString() : v;
+          fixed[c] = col ? fromStoreValue(col, v) : v;
         }
       }
       return this.#create(req, ctx, table, parseJsonBody(req.body), prefer, params, fixed);
