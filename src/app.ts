@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { createBus, type Bus } from './bus/index.js';
 import type { Config } from './config/index.js';
-import { registerConnectorActions, startDeviceSync } from './connector/index.js';
+import { registerConnectorActions, startCommandSync, startDeviceSync, startTwinSync } from './connector/index.js';
 import type { FastifyInstance } from 'fastify';
 import { registerHubRoutes } from './hub/http/index.js';
 import { createHub, ensureTlsMaterial, type HubRuntime, type TlsMaterial } from './hub/index.js';
@@ -13,6 +13,7 @@ import { createGetDeviceConnectionString } from './hub/operations/get-device-con
 import { ensureMeta, MetadataRegistry, standardSeedRows } from './metadata/index.js';
 import { RecordsService, type RecordContext } from './records/index.js';
 import { createPrincipal, DEFAULT_ROLES, RateLimiter, TOKEN_TABLE, TokenService, type RoleDefinition } from './security/index.js';
+import { registerConsoleRoutes } from './console/index.js';
 import { createMetrics } from './metrics/index.js';
 import { createAlertPipeline, registerRuleValidation, type AlertPipeline } from './pipeline/index.js';
 import { createStore } from './store/index.js';
@@ -111,6 +112,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const bus = await createBus({ url: config.bus, onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') });
   const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, clock, log, metrics });
   const stopDeviceSync = startDeviceSync({ hub, records, system, log });
+  const stopCommandSync = startCommandSync({ hub, records, system, log, clock });
+  const stopTwinSync = startTwinSync({ hub, records, system, log });
   registerRuleValidation(records);
   const pipeline = createAlertPipeline({ store, records, system, hub, bus, clock, log, metrics });
   let tlsMaterial: TlsMaterial | undefined;
@@ -118,12 +121,12 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     (tlsMaterial ??= ensureTlsMaterial({ dataDir: config.dataDir, hostNames: [config.hubHostName], certFile: config.tlsCert, keyFile: config.tlsKey, clock }));
   const operations = new OperationRegistry();
   operations.register(createWhoAmI({ organizationId, businessUnitId }));
-  registerConnectorActions(operations, { store });
+  registerConnectorActions(operations, { store, hub, clock });
   operations.register(createGetDeviceConnectionString(hub));
   const api = new WebApi({ store, metadata, records, operations, clock, log });
   const limiter = new RateLimiter({ limit: config.rateLimit, windowMs: config.rateLimitWindowSeconds * 1000, clock });
   const httpDeps = { api, tokens, limiter, maxBodyBytes: config.maxBodyBytes, log, metrics };
-  const http = createHttpServer(httpDeps);
+  const http = createHttpServer({ ...httpDeps, routes: registerConsoleRoutes });
   let listeners: { https: FastifyInstance; mqtt: MqttGateway } | undefined;
   let started = false;
 
@@ -134,7 +137,11 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   async function listenDevices(): Promise<{ https: FastifyInstance; mqtt: MqttGateway; httpsPort: number; mqttsPort: number }> {
     const material = tls();
     const mqtt = await createMqttGateway({ hub, tls: material, log });
-    const https = createHttpServer({ ...httpDeps, https: material, routes: (app) => registerHubRoutes(app, { hub, log }) });
+    const https = createHttpServer({ ...httpDeps, https: material, routes: (app) => {
+        registerConsoleRoutes(app);
+        registerHubRoutes(app, { hub, log });
+      },
+    });
     https.server.on('upgrade', (req, socket, head) => {
       if (mqtt.isUpgradeRequest(req)) mqtt.handleUpgrade(req, socket, head);
       else socket.destroy();
@@ -191,6 +198,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       // After the hub has flushed its telemetry: the pipeline applies all of it before checkpointing.
       await pipeline.stop();
       await stopDeviceSync();
+      await stopCommandSync();
+      await stopTwinSync();
       await bus.close();
       await store.close();
     },

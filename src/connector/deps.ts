@@ -1,6 +1,11 @@
+import type { Hub } from '../hub/index.js';
 import type { Store } from '../store/index.js';
 
-/** What the connector's actions need beyond the operation context: the store, to open transactions. */
+/** What the connector's actions need beyond the operation context. */
 export interface ConnectorDeps {
+  /** To open transactions. */
   readonly store: Store;
+  /** Registration creates and enables identities and writes twins; the device data pull reads them. */
+  readonly hub: Pick<Hub, 'registry' | 'updateTwin' | 'getTwin'>;
+  readonly clock: () => number;
 }

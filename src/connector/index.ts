@@ -1,16 +1,22 @@
 /**
  * The connector: the IoT processes of Microsoft's solution on top of the records and the hub
- * (ms-connected-service.md §3). For now its actions; each is a module of its own in `actions/`.
+ * (ms-connected-service.md §3): its actions, each a module of its own in `actions/`, and the processes that react
+ * to record and hub events — commands (./commands.ts), twin sync (./twin-sync.ts), device sync (./device-sync.ts).
  */
 import type { OperationRegistry } from '../webapi/index.js';
 import { createIoTCheckIfRecordExistsInEntity } from './actions/check-if-record-exists.js';
 import { createGetIoTAlertAggregation } from './actions/get-iot-alert-aggregation.js';
 import { createJsonGetBoolean, createJsonGetNumber, createJsonGetString } from './actions/json-get.js';
 import { createParentIoTAlerts } from './actions/parent-iot-alerts.js';
+import { createPullDataForIoTDevice } from './actions/pull-data-for-iot-device.js';
+import { createRegisterCustomEntity } from './actions/register-custom-entity.js';
+import { createRegisterIoTDevice } from './actions/register-iot-device.js';
 import type { ConnectorDeps } from './deps.js';
 
 export type { ConnectorDeps } from './deps.js';
 export { startDeviceSync, type DeviceSyncDeps } from './device-sync.js';
+export { startCommandSync, COMMAND_STATUS_VALUE, DEFAULT_COMMAND_TTL_SECONDS, type CommandSyncDeps } from './commands.js';
+export { startTwinSync, type TwinSyncDeps } from './twin-sync.js';
 export { parseAggregationRule, type AggregationRule } from './aggregation-rule.js';
 export { parsePath, valueAt, type PathStep } from './json-path.js';
 
@@ -22,4 +28,7 @@ export function registerConnectorActions(registry: OperationRegistry, deps: Conn
   registry.register(createParentIoTAlerts(deps));
   registry.register(createIoTCheckIfRecordExistsInEntity());
   registry.register(createGetIoTAlertAggregation());
+  registry.register(createRegisterIoTDevice(deps));
+  registry.register(createRegisterCustomEntity(deps));
+  registry.register(createPullDataForIoTDevice(deps));
 }

@@ -54,7 +54,8 @@ function fullTypeName(type: string): string {
   return type.startsWith(`${CRM_ALIAS}.`) ? `${CRM_NAMESPACE}.${type.slice(CRM_ALIAS.length + 1)}` : type;
 }
 
-function edmType(column: ColumnDef): string {
+/** The Edm type of a column's property in $metadata (lookups appear as `_x_value` of type Edm.Guid). */
+export function edmType(column: ColumnDef): string {
   switch (column.type) {
     case 'string':
     case 'memo':

@@ -1,4 +1,4 @@
-import { isGuid, parseDateTime, toStoreValue, type ColumnDef } from '../metadata/index.js';
+import { edmType, isGuid, parseDateTime, toStoreValue, type ColumnDef } from '../metadata/index.js';
 import type { CompareOp, StoreValue } from '../store/types.js';
 import type { Literal } from './ast.js';
 import { echo, invalidQuery, invalidValue } from './errors.js';
@@ -34,30 +34,7 @@ export function categoryOf(column: ColumnDef): Category {
 }
 
 /** The Edm type names Microsoft.OData uses in its type errors, so our messages read like Dataverse's. */
-export function edmTypeOfColumn(column: ColumnDef): string {
-  switch (column.type) {
-    case 'string':
-    case 'memo':
-      return 'Edm.String';
-    case 'integer':
-    case 'picklist':
-    case 'state':
-    case 'status':
-      return 'Edm.Int32';
-    case 'bigint':
-      return 'Edm.Int64';
-    case 'decimal':
-      return 'Edm.Decimal';
-    case 'double':
-      return 'Edm.Double';
-    case 'boolean':
-      return 'Edm.Boolean';
-    case 'datetime':
-      return 'Edm.DateTimeOffset';
-    default:
-      return 'Edm.Guid';
-  }
-}
+export const edmTypeOfColumn = edmType;
 
 export function edmTypeOfLiteral(literal: Literal): string {
   switch (literal.type) {

@@ -37,5 +37,16 @@ describe('connector actions in $metadata', () => {
     assert.match(csdl, /<ComplexType Name="msdyn_IoTCheckIfRecordExistsInEntityResponse"><Property Name="IsRecordExists" Type="Edm.Boolean" Nullable="false"\/>/);
     assert.match(action('msdyn_GetIoTAlertAggregation') ?? '', /<Parameter Name="IoTDeviceId" Type="Edm.Guid"\/>/);
     assert.match(csdl, /<ComplexType Name="msdyn_GetIoTAlertAggregationResponse">.*<Property Name="AlertTypeCountsJson"/);
+    for (const [name, params] of [
+      ['msdyn_RegisterIoTDevice', ['IoTDeviceIds']],
+      ['msdyn_RegisterCustomEntity', ['EntityIds', 'EntityLogicalName', 'DeviceIds', 'Names']],
+      ['msdyn_PullDataForIoTDevice', ['IoTDeviceIds']],
+    ] as const) {
+      const body = action(name);
+      assert.ok(body, name);
+      for (const p of params) assert.match(body, new RegExp(`<Parameter Name="${p}" Type="Edm.String"`), `${name} ${p}`);
+      assert.doesNotMatch(body, /ReturnType/, `${name} returns nothing`);
+      assert.match(csdl, new RegExp(`<ActionImport Name="${name}" Action="Microsoft\\.Dynamics\\.CRM\\.${name}"/>`));
+    }
   });
 });

@@ -152,6 +152,13 @@ export const msdyn_iotdevicecommand: TableDef = {
     }),
     memo('msdyn_commandstatusreason', 'Command Status Reason', 2000, { description: 'A reason field that explains the command status.' }),
     yesNo('msdyn_sendtoallconnecteddevices', 'Send To All Connected Devices', { defaultValue: false }),
+    // Ours: Microsoft leaves the C2D expiry to IoT Hub's default (1 h); ccs lets a command set it, up to IoT Hub's
+    // 2-day maximum (iot-hub-devguide-messages-c2d.md).
+    whole('ccs_timetolive', 'Time To Live (seconds)', {
+      minValue: 1,
+      maxValue: 172800,
+      description: 'How long the hub keeps the message for a device that is offline before the command expires. Empty: 3600.',
+    }),
   ],
   indexes: [['msdyn_device', 'createdon'], ['msdyn_commandstatus']],
 };
