@@ -1,6 +1,7 @@
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, parseFlags } from '../config/index.js';
 import { CcsError } from '../errors/index.js';
+import { simulate, SIMULATE_USAGE } from './simulate.js';
 
 const USAGE = `Usage: ccs <command> [options]
 
@@ -15,7 +16,7 @@ Commands:
   hub connection-string [--policy <name>]
                                  Print the service connection string (policy iothubowner by default; also
                                  service, device, registryRead, registryReadWrite)
-
+${SIMULATE_USAGE}
 Every command takes --data-dir <dir> (default ./data) and --config <file>.
 start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
   --http-port <port>             HTTP port (default 8080; 0 picks a free one)
@@ -151,6 +152,7 @@ export async function main(argv: string[]): Promise<void> {
     else if (command === 'token') await token(rest);
     else if (command === 'device') await device(rest);
     else if (command === 'hub') await hubCommand(rest);
+    else if (command === 'simulate') await simulate(rest);
     else if (command === undefined || command === 'help' || command === '--help') process.stdout.write(USAGE);
     else throw new ConfigError(`Unknown command '${command}'.\n\n${USAGE}`);
   } catch (e) {

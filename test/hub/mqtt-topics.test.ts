@@ -74,6 +74,12 @@ describe('property bags', () => {
     assert.equal(m.expiryTime, Date.UTC(2030, 0, 2, 3, 4, 5));
     assert.deepEqual(m.properties, { 'dt-subject': 'thermostat1', 'iothub-interface-id': 'dtmi:x;1', temp: 'high' });
   });
+
+  test('messageFromBag keeps application properties named like Object.prototype members; no bag, no optional fields', () => {
+    const m = messageFromBag(new Map([['toString', '1'], ['constructor', '2']]), Buffer.from('x'));
+    assert.deepEqual(Object.entries(m.properties), [['toString', '1'], ['constructor', '2']]);
+    assert.deepEqual(Object.keys(messageFromBag(new Map(), Buffer.from('x'))).sort(), ['body', 'properties']);
+  });
 });
 
 describe('device publish topics', () => {

@@ -102,7 +102,8 @@ export function messageFromBag(bag: ReadonlyMap<string, string>, body: Buffer): 
         break;
       }
       case '$.to': break; // meaningless device→cloud; IoT Hub sets its own routing
-      default: properties[SYSTEM_TO_APP[k] ?? k] = v;
+      // Own keys only: `toString` or `constructor` must not pick up Object.prototype members as names.
+      default: properties[Object.hasOwn(SYSTEM_TO_APP, k) ? SYSTEM_TO_APP[k]! : k] = v;
     }
   }
   return {
