@@ -31,6 +31,7 @@ start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
   --hub-hostname <name[:port]>   IoT hub host name in connection strings and certificates (default localhost)
   --mqtts-port <port>            MQTT over TLS for devices (default 8883)
   --https-port <port>            HTTPS for devices, IoT Hub service REST and MQTT over WebSocket (default 8443)
+  --bus <url>                    memory (default, in-process) or nats://host:4222 (NATS JetStream)
   --tls-cert <file> --tls-key <file>
                                  Your own certificate and key; otherwise a private CA in <data-dir>/tls/ issues one
 `;
