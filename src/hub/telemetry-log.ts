@@ -180,7 +180,7 @@ export function createTelemetryLog(opts: TelemetryLogOptions): TelemetryLog {
     try {
       const first = await takeSequences(group.length);
       await store.transaction(async (tx) => {
-        for (let i = 0; i < group.length; i++) await tx.insert(TELEMETRY_TABLE.name, toRow(first + i, group[i]!));
+        await tx.insertMany(TELEMETRY_TABLE.name, group.map((entry, i) => toRow(first + i, entry)));
       });
       for (let i = 0; i < group.length; i++) {
         const w = group[i]!;

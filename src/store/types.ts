@@ -82,6 +82,11 @@ export interface Queryable {
   count(query: Pick<SelectQuery, 'table' | 'where'>): Promise<number>;
   /** Inserts one row. A duplicate primary or unique key rejects with a `DuplicateKeyError`. */
   insert(table: string, row: Row): Promise<void>;
+  /**
+   * Inserts many rows with the same columns in as few statements as the engine allows (the telemetry log's group
+   * commit). Inside a transaction it is all or nothing, like every write there.
+   */
+  insertMany(table: string, rows: readonly Row[]): Promise<void>;
   /** Updates rows matching `where`; resolves to the number of rows changed. */
   update(table: string, values: Row, where: Condition): Promise<number>;
   /** Deletes rows matching `where`; resolves to the number of rows deleted. */

@@ -147,6 +147,21 @@ for (const engine of engines()) {
       await s.transaction(async (tx) => tx.lock('device:counter'));
     });
 
+    test('insertMany writes every row, and inside a transaction a duplicate undoes them all', async () => {
+      const s = await open();
+      const rows = Array.from({ length: 7000 }, (_, i) => ({ id: `r${i}`, device: i % 2 ? 'a' : null, value: i / 2 }));
+      await s.insertMany('reading', rows);
+      assert.equal(await s.count({ table: 'reading' }), 7000);
+      const r = await s.select({ table: 'reading', where: { kind: 'compare', op: 'eq', left: { kind: 'column', column: 'id' }, right: { kind: 'value', value: 'r6999' } } });
+      assert.deepEqual(r, [{ id: 'r6999', device: 'a', value: 3499.5 }]);
+      await assert.rejects(
+        s.transaction((tx) => tx.insertMany('reading', [{ id: 'new-1', device: null, value: 1 }, { id: 'r0', device: null, value: 2 }])),
+        DuplicateKeyError,
+      );
+      assert.equal(await s.count({ table: 'reading' }), 7000);
+      await s.insertMany('reading', []);
+    });
+
     test('schema sync adds new columns and keeps data', async () => {
       const s = await open();
       await s.insert('device', { id: 'a', name: 'A', seen: 1, score: 0, on: 1 });

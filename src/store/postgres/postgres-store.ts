@@ -50,6 +50,12 @@ function queryable(client: Client, c: SqlCompiler): Queryable {
     select: (q) => all(client, c.select(q)),
     count: async (q) => Number((await all(client, c.count(q.table, q.where)))[0]!['n']),
     insert: async (table, row) => void (await run(client, c.insert(table, row))),
+    async insertMany(table, rows) {
+      if (rows.length === 0) return;
+      // PostgreSQL takes at most 65,535 parameters per statement.
+      const perStatement = Math.max(1, Math.floor(60_000 / Object.keys(rows[0]!).length));
+      for (let i = 0; i < rows.length; i += perStatement) await run(client, c.insertMany(table, rows.slice(i, i + perStatement)));
+    },
     update: (table, values, where) => run(client, c.update(table, values, where)),
     delete: (table, where) => run(client, c.delete(table, where)),
   };
@@ -114,6 +120,9 @@ export class PostgresStore implements Store {
   }
   insert(table: string, row: Row): Promise<void> {
     return this.#q.insert(table, row);
+  }
+  insertMany(table: string, rows: readonly Row[]): Promise<void> {
+    return this.#q.insertMany(table, rows);
   }
   update(table: string, values: Row, where: Condition): Promise<number> {
     return this.#q.update(table, values, where);

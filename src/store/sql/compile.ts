@@ -90,6 +90,20 @@ export class SqlCompiler {
     return { text, params };
   }
 
+  /** One INSERT with a VALUES list per row; every row takes the first row's columns (missing ones are null). */
+  insertMany(table: string, rows: readonly Record<string, StoreValue>[]): CompiledSql {
+    const names = Object.keys(rows[0]!);
+    const params: StoreValue[] = [];
+    const tuples = rows.map((row) => {
+      const slots = names.map((n) => {
+        params.push(row[n] ?? null);
+        return this.dialect.placeholder(params.length);
+      });
+      return `(${slots.join(', ')})`;
+    });
+    return { text: `INSERT INTO ${quote(table)} (${names.map(quote).join(', ')}) VALUES ${tuples.join(', ')}`, params };
+  }
+
   update(table: string, values: Record<string, StoreValue>, where: Condition): CompiledSql {
     const params: StoreValue[] = [];
     const sets = Object.keys(values).map((n) => {

@@ -119,8 +119,19 @@ export class SqliteStore implements Store {
   insert(table: string, row: Row): Promise<void> {
     return this.#exclusive(() => void this.#writer.run(this.#compiler.insert(table, row)));
   }
+  insertMany(table: string, rows: readonly Row[]): Promise<void> {
+    return this.#exclusive(() => this.#writer.db.transaction(() => this.#insertEach(table, rows))());
+  }
   update(table: string, values: Row, where: Condition): Promise<number> {
     return this.#exclusive(() => this.#writer.run(this.#compiler.update(table, values, where)));
+  }
+
+  /**
+   * One prepared single-row INSERT run per row: in SQLite that is as fast as a multi-row statement, and keeps one
+   * statement in the cache instead of one per batch size.
+   */
+  #insertEach(table: string, rows: readonly Row[]): void {
+    for (const row of rows) this.#writer.run(this.#compiler.insert(table, row));
   }
   delete(table: string, where: Condition): Promise<number> {
     return this.#exclusive(() => this.#writer.run(this.#compiler.delete(table, where)));
@@ -134,6 +145,7 @@ export class SqliteStore implements Store {
         select: async (q) => w.all(c.select(q)),
         count: async (q) => Number(w.all(c.count(q.table, q.where))[0]!['n']),
         insert: async (table, row) => void w.run(c.insert(table, row)),
+        insertMany: async (table, rows) => this.#insertEach(table, rows),
         update: async (table, values, where) => w.run(c.update(table, values, where)),
         delete: async (table, where) => w.run(c.delete(table, where)),
         // Nothing to wait for: this transaction already holds the only writer until it ends (#exclusive).
