@@ -110,7 +110,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const organizationId = await ensureMeta(store, 'organizationid', randomUUID);
   const businessUnitId = await ensureMeta(store, 'businessunitid', randomUUID);
   const bus = await createBus({ url: config.bus, onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') });
-  const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, clock, log, metrics });
+  const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, telemetryRetentionDays: config.telemetryRetentionDays, clock, log, metrics });
   const stopDeviceSync = startDeviceSync({ hub, records, system, log });
   const stopCommandSync = startCommandSync({ hub, records, system, log, clock });
   const stopTwinSync = startTwinSync({ hub, records, system, log });

@@ -32,6 +32,8 @@ export interface Config {
   /** The user's TLS certificate and key (PEM); otherwise a private CA under `<data-dir>/tls/` issues one. */
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
+  /** Telemetry older than this many days is deleted (at start, then hourly); 0 keeps it forever. */
+  readonly telemetryRetentionDays: number;
 }
 
 type Kind = 'string' | 'port' | 'int' | 'optional';
@@ -59,6 +61,7 @@ const FIELDS: readonly Field[] = [
   { key: 'httpsPort', flag: 'https-port', kind: 'port' },
   { key: 'tlsCert', flag: 'tls-cert', kind: 'optional' },
   { key: 'tlsKey', flag: 'tls-key', kind: 'optional' },
+  { key: 'telemetryRetentionDays', flag: 'telemetry-retention-days', kind: 'int' },
 ];
 
 const DEFAULTS = {
@@ -73,6 +76,7 @@ const DEFAULTS = {
   hubHostName: 'localhost',
   mqttsPort: 8883,
   httpsPort: 8443,
+  telemetryRetentionDays: 30,
 } as const;
 
 export class ConfigError extends Error {

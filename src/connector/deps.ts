@@ -5,7 +5,10 @@ import type { Store } from '../store/index.js';
 export interface ConnectorDeps {
   /** To open transactions. */
   readonly store: Store;
-  /** Registration creates and enables identities and writes twins; the device data pull reads them. */
-  readonly hub: Pick<Hub, 'registry' | 'updateTwin' | 'getTwin'>;
+  /**
+   * Registration creates and enables identities and writes twins; the device data pull reads them; the readings query
+   * reads a device's telemetry.
+   */
+  readonly hub: Pick<Hub, 'registry' | 'updateTwin' | 'getTwin' | 'readDeviceTelemetry'>;
   readonly clock: () => number;
 }

@@ -9,6 +9,7 @@ import { createGetIoTAlertAggregation } from './actions/get-iot-alert-aggregatio
 import { createJsonGetBoolean, createJsonGetNumber, createJsonGetString } from './actions/json-get.js';
 import { createParentIoTAlerts } from './actions/parent-iot-alerts.js';
 import { createPullDataForIoTDevice } from './actions/pull-data-for-iot-device.js';
+import { createQueryDeviceReadings } from './actions/query-device-readings.js';
 import { createRegisterCustomEntity } from './actions/register-custom-entity.js';
 import { createRegisterIoTDevice } from './actions/register-iot-device.js';
 import type { ConnectorDeps } from './deps.js';
@@ -31,4 +32,5 @@ export function registerConnectorActions(registry: OperationRegistry, deps: Conn
   registry.register(createRegisterIoTDevice(deps));
   registry.register(createRegisterCustomEntity(deps));
   registry.register(createPullDataForIoTDevice(deps));
+  registry.register(createQueryDeviceReadings(deps));
 }

@@ -49,6 +49,8 @@ export interface HubDeps {
   readonly telemetryLingerMs?: number;
   /** Telemetry groups written at once (default 1; a networked store gains from a few). */
   readonly telemetryConcurrency?: number;
+  /** Telemetry older than this many days is deleted at start and every hour; 0 keeps it forever. Default 30. */
+  readonly telemetryRetentionDays?: number;
   /**
    * Marks every stored "Connected" identity disconnected on start: right for the all-in-one server, where a
    * connection cannot outlive the process; scale-out nodes share the table and must not.
@@ -61,6 +63,10 @@ export interface HubRuntime extends Hub {
   /** Telemetry group-commit counters: groups written and records in them. */
   readonly telemetryStats: { readonly groups: number; readonly records: number };
 }
+
+/** Telemetry retention when none is configured (issue 4: 30 days), and how often it is applied. */
+export const DEFAULT_TELEMETRY_RETENTION_DAYS = 30;
+const RETENTION_INTERVAL_MS = 3_600_000;
 
 const noopLog = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 
@@ -163,6 +169,24 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
     queue.purgeExpired().catch((e: unknown) => log.error({ err: e }, 'purging expired cloud-to-device messages failed'));
   }, 60_000);
   purgeTimer.unref();
+  const retentionMs = (deps.telemetryRetentionDays ?? DEFAULT_TELEMETRY_RETENTION_DAYS) * 86_400_000;
+  let retention: Promise<unknown> = Promise.resolve();
+  const applyRetention = () => {
+    retention = retention.then(() =>
+      telemetry.purge(clock() - retentionMs).then(
+        (n) => {
+          if (n > 0) log.info({ records: n }, 'purged telemetry past its retention');
+        },
+        (e: unknown) => log.error({ err: e }, 'purging old telemetry failed'),
+      ),
+    );
+  };
+  let retentionTimer: NodeJS.Timeout | undefined;
+  if (retentionMs > 0) {
+    applyRetention(); // not awaited: a large backlog must not hold up the start
+    retentionTimer = setInterval(applyRetention, RETENTION_INTERVAL_MS);
+    retentionTimer.unref();
+  }
   let closed = false;
 
   async function mustExist(deviceId: string): Promise<DeviceIdentity> {
@@ -379,6 +403,14 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
       return telemetry.read(opts);
     },
 
+    readDeviceTelemetry(deviceId, range) {
+      return telemetry.readDevice(deviceId, range);
+    },
+
+    purgeTelemetry(before) {
+      return telemetry.purge(before);
+    },
+
     async deviceConnectionString(deviceId, opts = {}) {
       let identity = await registry.find(deviceId);
       if (!identity) {
@@ -417,12 +449,14 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
       closed = true;
       clearInterval(flushTimer);
       clearInterval(purgeTimer);
+      clearInterval(retentionTimer);
       dispatcher.close();
       methods.close();
       await telemetry.flush();
       await dispatcher.idle();
       for (const c of [...tracker.channels()]) tracker.detach(c);
       await flushStatus();
+      await retention;
     },
   };
   return hub;

@@ -3,7 +3,7 @@
  * (./types.ts); SAS, connection-string and TLS helpers are exported for the CLI, the simulator and tests.
  */
 export type * from './types.js';
-export { createHub, DEFAULT_MQTTS_PORT, type HubDeps, type HubRuntime } from './hub.js';
+export { createHub, DEFAULT_MQTTS_PORT, DEFAULT_TELEMETRY_RETENTION_DAYS, type HubDeps, type HubRuntime } from './hub.js';
 export {
   buildDeviceConnectionString,
   buildServiceConnectionString,

@@ -29,9 +29,22 @@ export interface TelemetryLog {
   /** Resolves once the message is committed (the PUBACK / 204 point). */
   append(deviceId: string, message: HubMessage, transport: string): Promise<TelemetryRecord>;
   read(opts?: { deviceId?: string; afterSequence?: number; limit?: number }): Promise<TelemetryRecord[]>;
+  /** One device's records enqueued in [from, to), in sequence order; `afterSequence` pages on. */
+  readDevice(deviceId: string, range: DeviceTelemetryRange): Promise<TelemetryRecord[]>;
+  /** Deletes the records enqueued before `before` (epoch ms); resolves to how many went. */
+  purge(before: number): Promise<number>;
   /** Writes whatever is waiting and resolves once it is durable. */
   flush(): Promise<void>;
   readonly stats: { groups: number; records: number };
+}
+
+/** A time range of one device's telemetry: `from` inclusive, `to` exclusive (epoch ms). */
+export interface DeviceTelemetryRange {
+  readonly from: number;
+  readonly to: number;
+  /** Default 1,000, at most 10,000. */
+  readonly limit?: number;
+  readonly afterSequence?: number;
 }
 
 interface Waiting {
@@ -247,6 +260,24 @@ export function createTelemetryLog(opts: TelemetryLogOptions): TelemetryLog {
         limit: Math.min(Math.max(q.limit ?? 1000, 1), 10_000),
       });
       return rows.map(fromRow);
+    },
+
+    async readDevice(deviceId, range) {
+      // Time first, then device: the log is indexed on `enqueuedtime` only (see TELEMETRY_TABLE), so the range picks
+      // the rows and the device filters them.
+      const where: Condition[] = [cmp('enqueuedtime', 'ge', range.from), cmp('enqueuedtime', 'lt', range.to), eq('deviceid', deviceId)];
+      if (range.afterSequence !== undefined) where.push(cmp('sequence', 'gt', range.afterSequence));
+      const rows = await store.select({
+        table: TELEMETRY_TABLE.name,
+        where: and(...where),
+        orderBy: [{ column: 'sequence' }],
+        limit: Math.min(Math.max(range.limit ?? 1000, 1), 10_000),
+      });
+      return rows.map(fromRow);
+    },
+
+    purge(before) {
+      return store.delete(TELEMETRY_TABLE.name, cmp('enqueuedtime', 'lt', before));
     },
 
     async flush() {

@@ -220,6 +220,13 @@ export interface Hub {
   /** Reads the durable telemetry log in sequence order (for consumers catching up and for tests). */
   readTelemetry(opts?: { deviceId?: string; afterSequence?: number; limit?: number }): Promise<TelemetryRecord[]>;
   /**
+   * One device's records enqueued in [`from`, `to`) (epoch ms), in sequence order, at most `limit` (default 1,000, at
+   * most 10,000); `afterSequence` pages on from the last record of the previous page.
+   */
+  readDeviceTelemetry(deviceId: string, range: { from: number; to: number; limit?: number; afterSequence?: number }): Promise<TelemetryRecord[]>;
+  /** Deletes telemetry enqueued before `before` (epoch ms); resolves to the number of records deleted. */
+  purgeTelemetry(before: number): Promise<number>;
+  /**
    * `HostName=…;DeviceId=…;SharedAccessKey=<primary>`, with the MQTT port in HostName when it is not 8883.
    * `create` registers the identity first when there is none (DeviceNotFound otherwise).
    */
