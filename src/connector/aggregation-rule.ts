@@ -9,7 +9,7 @@ import { CcsError } from '../errors/index.js';
 import { IOT_SETTINGS_ID, type Table } from '../metadata/index.js';
 import type { Condition, Queryable, Row, StoreValue } from '../store/index.js';
 import { ALERT_ID, PARENT, PARENT_TOKEN } from './alerts.js';
-import { eq } from './conditions.js';
+import { eq } from '../store/index.js';
 
 const SETTINGS = 'msdyn_iotsettings';
 const RULE = 'msdyn_iotalertaggregationrule';

@@ -3,7 +3,7 @@
  * ms-connected-service.md §2.1 (columns), §3.1 (time used = `msdyn_alerttime`, else `createdon`).
  */
 import type { Condition, Row } from '../store/index.js';
-import { and, compare, eq, or } from './conditions.js';
+import { and, compare, eq, or } from '../store/index.js';
 
 export const ALERT = 'msdyn_iotalert';
 export const ALERT_ID = 'msdyn_iotalertid';

@@ -4,7 +4,7 @@
  */
 import { CcsError } from '../errors/index.js';
 import type { RecordContext, RecordsService } from '../records/index.js';
-import { eq } from './conditions.js';
+import { eq } from '../store/index.js';
 
 export const DEVICE = 'msdyn_iotdevice';
 export const DEVICE_ID = 'msdyn_iotdeviceid';

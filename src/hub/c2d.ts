@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { CcsError } from '../errors/index.js';
 import type { Row, Store } from '../store/types.js';
-import { C2D_TABLE, and, cmp, eq, isNull, or } from './tables.js';
+import { C2D_TABLE } from './tables.js';
+import { and, compare, eq, isNull, or } from '../store/index.js';
 import type { C2dMessage, DeviceChannel, HubMessage } from './types.js';
 
 /** Outcome of a message that leaves the queue (IoT Hub's feedback status). */
@@ -80,7 +81,7 @@ export function createC2dQueue(opts: C2dQueueOptions): C2dQueue {
 
   async function purgeExpired(deviceId?: string): Promise<number> {
     const now = clock();
-    const expired = cmp('expirytime', 'le', now);
+    const expired = compare('expirytime', 'le', now);
     const rows = await store.select({
       table: C2D_TABLE.name, columns: ['id', 'deviceid', 'messageid'], where: deviceId === undefined ? expired : and(eq('deviceid', deviceId), expired),
     });
@@ -95,7 +96,7 @@ export function createC2dQueue(opts: C2dQueueOptions): C2dQueue {
   }
 
   async function pending(deviceId: string): Promise<number> {
-    return store.count({ table: C2D_TABLE.name, where: and(eq('deviceid', deviceId), cmp('expirytime', 'gt', clock())) });
+    return store.count({ table: C2D_TABLE.name, where: and(eq('deviceid', deviceId), compare('expirytime', 'gt', clock())) });
   }
 
   function validate(message: HubMessage & { ttlSeconds?: number }): void {
@@ -163,7 +164,7 @@ export function createC2dQueue(opts: C2dQueueOptions): C2dQueue {
         const now = clock();
         const r = (await store.select({
           table: C2D_TABLE.name,
-          where: and(eq('deviceid', deviceId), cmp('expirytime', 'gt', now), or(isNull('lockeduntil'), cmp('lockeduntil', 'le', now))),
+          where: and(eq('deviceid', deviceId), compare('expirytime', 'gt', now), or(isNull('lockeduntil'), compare('lockeduntil', 'le', now))),
           orderBy: [{ column: 'seq' }],
           limit: 1,
         }))[0];
@@ -185,7 +186,7 @@ export function createC2dQueue(opts: C2dQueueOptions): C2dQueue {
 
     async settle(deviceId, lockToken, outcome) {
       const now = clock();
-      const where = and(eq('deviceid', deviceId), eq('locktoken', lockToken), cmp('lockeduntil', 'gt', now));
+      const where = and(eq('deviceid', deviceId), eq('locktoken', lockToken), compare('lockeduntil', 'gt', now));
       const r = (await store.select({ table: C2D_TABLE.name, columns: ['id', 'messageid'], where, limit: 1 }))[0];
       const lost = () => new CcsError('DeviceMessageLockLost', `The lock '${lockToken}' of a message for '${deviceId}' is unknown or has expired.`);
       if (!r) throw lost();

@@ -1,6 +1,7 @@
 import type { Row, Store } from '../store/types.js';
 import type { LiveConnection } from './registry.js';
-import { DEVICE_TABLE, eq } from './tables.js';
+import { DEVICE_TABLE } from './tables.js';
+import { eq } from '../store/index.js';
 import type { ConnectionState, DeviceChannel, DeviceStatusUpdate } from './types.js';
 
 interface Entry {

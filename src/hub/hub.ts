@@ -16,7 +16,8 @@ import {
   resourceCovers,
   stripPort,
 } from './sas.js';
-import { DEVICE_TABLE, HUB_TABLES, eq } from './tables.js';
+import { DEVICE_TABLE, HUB_TABLES } from './tables.js';
+import { eq } from '../store/index.js';
 import { createTelemetryLog } from './telemetry-log.js';
 import { createTwinStore, type StoredTwin } from './twins.js';
 import type { AccessPolicy, DeviceChannel, DeviceIdentity, Hub, HubEvents, PolicyRight, Twin } from './types.js';

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { CcsError, DuplicateKeyError } from '../errors/index.js';
 import type { Row, Store } from '../store/types.js';
 import { checkDeviceId, checkKey, generateEtag, generateKey } from './keys.js';
-import { C2D_TABLE, DEVICE_TABLE, POLICY_TABLE, TWIN_TABLE, and, cmp, eq } from './tables.js';
+import { C2D_TABLE, DEVICE_TABLE, POLICY_TABLE, TWIN_TABLE } from './tables.js';
+import { and, compare, eq } from '../store/index.js';
 import type {
   AccessPolicy,
   ConnectionState,
@@ -91,7 +92,7 @@ export function createRegistry(deps: RegistryDeps): HubRegistry {
   }
 
   async function pendingCount(deviceId: string): Promise<number> {
-    return store.count({ table: C2D_TABLE.name, where: and(eq('deviceid', deviceId), cmp('expirytime', 'gt', clock())) });
+    return store.count({ table: C2D_TABLE.name, where: and(eq('deviceid', deviceId), compare('expirytime', 'gt', clock())) });
   }
 
   async function load(deviceId: string): Promise<DeviceIdentity | undefined> {
@@ -200,7 +201,7 @@ export function createRegistry(deps: RegistryDeps): HubRegistry {
         const pending = await store.select({
           table: C2D_TABLE.name,
           columns: ['deviceid'],
-          where: and({ kind: 'in', operand: { kind: 'column', column: 'deviceid' }, values: rows.map((r) => r['deviceid']!) }, cmp('expirytime', 'gt', now)),
+          where: and({ kind: 'in', operand: { kind: 'column', column: 'deviceid' }, values: rows.map((r) => r['deviceid']!) }, compare('expirytime', 'gt', now)),
         });
         for (const p of pending) counts.set(String(p['deviceid']), (counts.get(String(p['deviceid'])) ?? 0) + 1);
       }

@@ -1,4 +1,4 @@
-import type { Condition, PhysicalTable, StoreValue } from '../store/types.js';
+import type { PhysicalTable } from '../store/types.js';
 
 /**
  * The hub's own tables. They are platform tables outside the Web API model (like `ccs_apitoken`), so keys never
@@ -115,24 +115,3 @@ export const COUNTER_TABLE: PhysicalTable = {
 };
 
 export const HUB_TABLES: readonly PhysicalTable[] = [DEVICE_TABLE, POLICY_TABLE, TWIN_TABLE, C2D_TABLE, TELEMETRY_TABLE, COUNTER_TABLE];
-
-export function eq(column: string, value: StoreValue): Condition {
-  return { kind: 'compare', op: 'eq', left: { kind: 'column', column }, right: { kind: 'value', value } };
-}
-
-export function cmp(column: string, op: 'gt' | 'ge' | 'lt' | 'le' | 'ne', value: StoreValue): Condition {
-  return { kind: 'compare', op, left: { kind: 'column', column }, right: { kind: 'value', value } };
-}
-
-export function and(...items: Condition[]): Condition {
-  return { kind: 'and', items };
-}
-
-export function or(...items: Condition[]): Condition {
-  return { kind: 'or', items };
-}
-
-/** `column IS NULL`: the compiler turns `eq null` into IS NULL (checked in the store contract suite). */
-export function isNull(column: string): Condition {
-  return eq(column, null);
-}

@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { CcsError, DuplicateKeyError } from '../errors/index.js';
 import type { Condition, Queryable, Row, Store } from '../store/types.js';
-import { COUNTER_TABLE, TELEMETRY_TABLE, and, cmp, eq } from './tables.js';
+import { COUNTER_TABLE, TELEMETRY_TABLE } from './tables.js';
+import { and, compare, eq } from '../store/index.js';
 import type { HubMessage, TelemetryRecord } from './types.js';
 
 /** Device-to-cloud message limit (iot-hub-devguide-quotas-throttling.md): 256 KB, body and properties together. */
@@ -252,7 +253,7 @@ export function createTelemetryLog(opts: TelemetryLogOptions): TelemetryLog {
     async read(q = {}) {
       const where: Condition[] = [];
       if (q.deviceId !== undefined) where.push(eq('deviceid', q.deviceId));
-      if (q.afterSequence !== undefined) where.push(cmp('sequence', 'gt', q.afterSequence));
+      if (q.afterSequence !== undefined) where.push(compare('sequence', 'gt', q.afterSequence));
       const rows = await store.select({
         table: TELEMETRY_TABLE.name,
         where: where.length === 0 ? undefined : and(...where),
@@ -265,8 +266,8 @@ export function createTelemetryLog(opts: TelemetryLogOptions): TelemetryLog {
     async readDevice(deviceId, range) {
       // Time first, then device: the log is indexed on `enqueuedtime` only (see TELEMETRY_TABLE), so the range picks
       // the rows and the device filters them.
-      const where: Condition[] = [cmp('enqueuedtime', 'ge', range.from), cmp('enqueuedtime', 'lt', range.to), eq('deviceid', deviceId)];
-      if (range.afterSequence !== undefined) where.push(cmp('sequence', 'gt', range.afterSequence));
+      const where: Condition[] = [compare('enqueuedtime', 'ge', range.from), compare('enqueuedtime', 'lt', range.to), eq('deviceid', deviceId)];
+      if (range.afterSequence !== undefined) where.push(compare('sequence', 'gt', range.afterSequence));
       const rows = await store.select({
         table: TELEMETRY_TABLE.name,
         where: and(...where),
@@ -277,7 +278,7 @@ export function createTelemetryLog(opts: TelemetryLogOptions): TelemetryLog {
     },
 
     purge(before) {
-      return store.delete(TELEMETRY_TABLE.name, cmp('enqueuedtime', 'lt', before));
+      return store.delete(TELEMETRY_TABLE.name, compare('enqueuedtime', 'lt', before));
     },
 
     async flush() {

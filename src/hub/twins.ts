@@ -2,7 +2,8 @@ import { CcsError, DuplicateKeyError } from '../errors/index.js';
 import type { Row, Store } from '../store/types.js';
 import { generateEtag } from './keys.js';
 import { notFound } from './registry.js';
-import { TWIN_TABLE, and, eq } from './tables.js';
+import { TWIN_TABLE } from './tables.js';
+import { and, eq } from '../store/index.js';
 import type { DeviceIdentity, TwinPatch } from './types.js';
 
 type Doc = Record<string, unknown>;

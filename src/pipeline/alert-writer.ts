@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { RecordContext, RecordEvent, RecordsService } from '../records/index.js';
 import { toAlertData, type Firing } from '../rules/index.js';
 import type { Store } from '../store/index.js';
-import { eq } from './conditions.js';
+import { eq } from '../store/index.js';
 import type { DeviceInfo } from './device-directory.js';
 
 export const ALERT_TABLE = 'msdyn_iotalert';

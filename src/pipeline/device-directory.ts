@@ -1,6 +1,6 @@
 import { CONNECTED_DEVICE_ROLE_ID } from '../metadata/index.js';
 import type { RecordContext, RecordsService } from '../records/index.js';
-import { and, eq } from './conditions.js';
+import { and, eq } from '../store/index.js';
 
 export const DEVICE_TABLE = 'msdyn_iotdevice';
 const CONNECTION_TABLE = 'connection';

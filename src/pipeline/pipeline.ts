@@ -5,7 +5,7 @@ import type { RecordContext, RecordsService } from '../records/index.js';
 import { restoreState, type DeviceState, type Evaluation, type Firing } from '../rules/index.js';
 import type { Row, Store } from '../store/index.js';
 import { createAlertWriter } from './alert-writer.js';
-import { eq } from './conditions.js';
+import { eq } from '../store/index.js';
 import { createDeviceDirectory, type DeviceInfo } from './device-directory.js';
 import { createRuleLoader } from './rule-loader.js';
 import { RULE_STATE_TABLE, WATERMARK_KEY } from './tables.js';

@@ -13,6 +13,7 @@ import {
   type Table,
 } from '../metadata/index.js';
 import { demand, type Principal } from '../security/principal.js';
+import { and, eq } from '../store/index.js';
 import type { Condition, OrderBy, Queryable, Row, StoreValue } from '../store/types.js';
 
 export interface RecordEvent {
@@ -82,8 +83,6 @@ export function columnsToLoad(select: readonly string[] | undefined, expand: rea
   return [...out];
 }
 
-const eq = (column: string, value: StoreValue): Condition => ({ kind: 'compare', op: 'eq', left: { kind: 'column', column }, right: { kind: 'value', value } });
-const and = (...items: Condition[]): Condition => ({ kind: 'and', items });
 
 /**
  * Create, read, update, delete and associate records of any table, with validation, platform columns, optimistic

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { CcsError } from '../errors/index.js';
+import { eq } from '../store/index.js';
 import type { PhysicalTable, Store } from '../store/types.js';
 import { createPrincipal, type Principal, type RoleDefinition } from './principal.js';
 
@@ -32,8 +33,6 @@ export interface TokenInfo {
   readonly revoked: boolean;
 }
 
-const byColumn = (column: string, value: string) =>
-  ({ kind: 'compare', op: 'eq', left: { kind: 'column', column }, right: { kind: 'value', value } }) as const;
 
 /**
  * Issues, checks and revokes bearer tokens. Each token acts as one systemuser record (created with the token), which
@@ -84,7 +83,7 @@ export class TokenService {
   }
 
   async revoke(id: string): Promise<boolean> {
-    const n = await this.deps.store.update(TOKEN_TABLE.name, { revokedon: this.deps.clock() }, byColumn('id', id));
+    const n = await this.deps.store.update(TOKEN_TABLE.name, { revokedon: this.deps.clock() }, eq('id', id));
     this.#cache.clear();
     return n > 0;
   }
@@ -94,7 +93,7 @@ export class TokenService {
   }
 
   async existsWithSecret(secret: string): Promise<boolean> {
-    return (await this.deps.store.count({ table: TOKEN_TABLE.name, where: byColumn('hash', hashToken(secret)) })) > 0;
+    return (await this.deps.store.count({ table: TOKEN_TABLE.name, where: eq('hash', hashToken(secret)) })) > 0;
   }
 
   /** The principal a bearer token stands for, or undefined when the token is unknown or revoked. */
@@ -103,7 +102,7 @@ export class TokenService {
     const cached = this.#cache.get(hash);
     // Short cache: a revocation on another node takes effect within this time.
     if (cached && this.deps.clock() - cached.at < 30_000) return cached.principal;
-    const rows = await this.deps.store.select({ table: TOKEN_TABLE.name, where: byColumn('hash', hash), limit: 1 });
+    const rows = await this.deps.store.select({ table: TOKEN_TABLE.name, where: eq('hash', hash), limit: 1 });
     const r = rows[0];
     if (!r || r['revokedon'] !== null || !this.deps.roles[String(r['role'])]) return undefined;
     const principal = this.principalFor({ userId: String(r['userid']), name: String(r['name']), role: String(r['role']), tokenId: String(r['id']) });

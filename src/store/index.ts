@@ -3,6 +3,7 @@ import { SqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './types.js';
 
 export type * from './types.js';
+export { and, chunks, compare, eq, isIn, isNull, ne, or } from './conditions.js';
 export { PostgresStore } from './postgres/postgres-store.js';
 export { SqliteStore } from './sqlite/sqlite-store.js';
 

@@ -16,7 +16,7 @@ import { isChoice } from '../../metadata/index.js';
 import type { Condition } from '../../store/index.js';
 import type { Operation } from '../../webapi/index.js';
 import { ACTIVE, ALERT, alertTimeWithin, PARENT } from '../alerts.js';
-import { and, eq } from '../conditions.js';
+import { and, eq } from '../../store/index.js';
 
 const NAME = 'msdyn_GetIoTAlertAggregation';
 

@@ -22,7 +22,7 @@ import type { Condition, Queryable, Row, Transaction } from '../../store/index.j
 import type { Operation } from '../../webapi/index.js';
 import { matchKey, readAggregationRule, ruleColumns, type AggregationRule } from '../aggregation-rule.js';
 import { ACTIVE, ALERT, ALERT_ID, alertTime, alertTimeWithin, compareAlerts, PARENT, PARENT_TOKEN, TOKEN } from '../alerts.js';
-import { and, chunks, eq, isIn, ne } from '../conditions.js';
+import { and, chunks, eq, isIn, ne } from '../../store/index.js';
 import type { ConnectorDeps } from '../deps.js';
 import { withTransaction } from '../transaction.js';
 

@@ -24,7 +24,7 @@ import { CONNECTED_DEVICE_ROLE_ID, isChoice, isGuid, isLookup, lookupTypeColumn,
 import { notFound, type RecordContext, type RecordsService } from '../../records/index.js';
 import type { Row } from '../../store/index.js';
 import type { Operation } from '../../webapi/index.js';
-import { and, eq, isIn } from '../conditions.js';
+import { and, eq, isIn } from '../../store/index.js';
 import type { ConnectorDeps } from '../deps.js';
 import { DEVICE, DEVICE_ID, deviceRecordsOf, HUB_ID, REGISTRATION, splitList } from '../devices.js';
 import { loadDevices, registerDevice } from '../registration.js';

@@ -1,4 +1,4 @@
-import type { CompareOp, Condition, StoreValue } from '../store/index.js';
+import type { CompareOp, Condition, StoreValue } from './types.js';
 
 /** Small builders for the store's condition tree; values are always bound parameters. */
 export function compare(column: string, op: CompareOp, value: StoreValue): Condition {
@@ -10,6 +10,9 @@ export const eq = (column: string, value: StoreValue): Condition => compare(colu
 
 /** `column <> value`, keeping rows where the column is null (the store's `ne`, as Dataverse's). */
 export const ne = (column: string, value: StoreValue): Condition => compare(column, 'ne', value);
+
+/** `column IS NULL`: the compiler turns `eq null` into IS NULL (checked in the store contract suite). */
+export const isNull = (column: string): Condition => eq(column, null);
 
 export const and = (...items: Condition[]): Condition => ({ kind: 'and', items });
 export const or = (...items: Condition[]): Condition => ({ kind: 'or', items });
