@@ -27,14 +27,14 @@ export interface TestServer {
 
 export async function startServer(
   engine: Engine,
-  opts: { storeUrl?: string; dataDir?: string; settings?: Record<string, string> } = {},
+  opts: { storeUrl?: string; dataDir?: string; settings?: Record<string, string>; clock?: () => number } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ccs-app-'));
   const storeUrl = opts.storeUrl ?? engine.url();
   const flags = new Map(Object.entries({
     'data-dir': dataDir, store: storeUrl, 'http-port': '0', 'https-port': '0', 'mqtts-port': '0', host: '127.0.0.1', 'admin-token': ADMIN_TOKEN, 'log-level': 'silent', ...opts.settings,
   }));
-  const app = await createApp(loadConfig(flags, {}));
+  const app = await createApp(loadConfig(flags, {}), opts.clock ? { clock: opts.clock } : {});
   const info = await app.start();
   const url = `http://localhost:${info.port}`;
   return {

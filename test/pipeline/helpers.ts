@@ -1,13 +1,5 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config/index.js';
-import { PostgresStore } from '../../src/store/index.js';
-
-for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY']) delete process.env[k];
-
-export const ADMIN_TOKEN = 'test-admin-token';
+import type { App } from '../../src/app.js';
+import { startServer } from '../helpers/server.js';
 
 export interface Running {
   readonly app: App;
@@ -19,28 +11,17 @@ export interface Running {
 
 /** The whole server on ephemeral ports, with an injectable clock; a restart passes the same `storeUrl` and `dataDir`. */
 export async function startApp(storeUrl: string, opts: { dataDir?: string; clock?: () => number } = {}): Promise<Running & { dataDir: string }> {
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ccs-pipeline-'));
-  const flags = new Map(Object.entries({
-    'data-dir': dataDir, store: storeUrl, 'http-port': '0', 'https-port': '0', 'mqtts-port': '0', host: '127.0.0.1', 'admin-token': ADMIN_TOKEN, 'log-level': 'silent',
-  }));
-  const app = await createApp(loadConfig(flags, {}), opts.clock ? { clock: opts.clock } : {});
-  const info = await app.start();
-  const url = `http://localhost:${info.port}`;
+  const srv = await startServer({ name: 'sqlite', url: () => storeUrl }, { storeUrl, dataDir: opts.dataDir, clock: opts.clock });
   return {
-    app,
-    url,
-    dataDir,
+    app: srv.app,
+    url: srv.url,
+    dataDir: srv.dataDir,
     fetch: (path, init = {}) => {
       const headers = new Headers(init.headers);
-      headers.set('authorization', `Bearer ${ADMIN_TOKEN}`);
       if (init.body !== undefined) headers.set('content-type', 'application/json');
-      return fetch(`${url}${path.startsWith('/') ? path : `/api/data/v9.2/${path}`}`, { ...init, headers });
+      return srv.fetch(path, { ...init, headers });
     },
-    async stop({ drop = true } = {}) {
-      const store = app.store;
-      if (drop && store instanceof PostgresStore) await store.dropSchema();
-      await app.stop();
-    },
+    stop: (o) => srv.stop(o),
   };
 }
 
