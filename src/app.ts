@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { createBus, type Bus } from './bus/index.js';
 import type { Config } from './config/index.js';
-import { registerConnectorActions, startCommandSync, startDeviceSync, startTwinSync } from './connector/index.js';
+import { registerConnectorActions, startCaseProcess, startCommandSync, startDeviceSync, startTwinSync, startWebhooks, startWorkflows, type StopProcess } from './connector/index.js';
 import type { FastifyInstance } from 'fastify';
 import { registerHubRoutes } from './hub/http/index.js';
 import { createHub, ensureTlsMaterial, type HubRuntime, type TlsMaterial } from './hub/index.js';
@@ -123,6 +123,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   operations.register(createWhoAmI({ organizationId, businessUnitId }));
   registerConnectorActions(operations, { store, hub, clock });
   operations.register(createGetDeviceConnectionString(hub));
+  const processDeps = { store, records, system, hub, bus, operations, pipeline, clock, log, metrics };
+  const processes: StopProcess[] = [startWorkflows(processDeps), startCaseProcess(processDeps), startWebhooks(processDeps)];
   const api = new WebApi({ store, metadata, records, operations, clock, log });
   const limiter = new RateLimiter({ limit: config.rateLimit, windowMs: config.rateLimitWindowSeconds * 1000, clock });
   const httpDeps = { api, tokens, limiter, maxBodyBytes: config.maxBodyBytes, log, metrics };
@@ -200,6 +202,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       await stopDeviceSync();
       await stopCommandSync();
       await stopTwinSync();
+      for (const stopProcess of processes) await stopProcess();
       await bus.close();
       await store.close();
     },

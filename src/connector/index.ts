@@ -18,6 +18,10 @@ export type { ConnectorDeps } from './deps.js';
 export { startDeviceSync, type DeviceSyncDeps } from './device-sync.js';
 export { startCommandSync, COMMAND_STATUS_VALUE, DEFAULT_COMMAND_TTL_SECONDS, type CommandSyncDeps } from './commands.js';
 export { startTwinSync, type TwinSyncDeps } from './twin-sync.js';
+export { startWorkflows } from './workflows/index.js';
+export { startWebhooks } from './webhooks/index.js';
+export { startCaseProcess } from './case-process.js';
+export type { ProcessDeps, StopProcess } from './process-deps.js';
 export { parseAggregationRule, type AggregationRule } from './aggregation-rule.js';
 export { parsePath, valueAt, type PathStep } from './json-path.js';
 

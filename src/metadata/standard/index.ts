@@ -6,11 +6,14 @@ import type { ManyToManyRelationshipDef, TableDef } from '../types.js';
 import { coreTables } from './core.js';
 import { iotTables } from './iot.js';
 import { ccsTables } from './ccs.js';
+import { processSeedRows, processTables } from './process.js';
+import { webhookSeedRows, webhookTables } from './webhook.js';
+import { workflowSeedRows, workflowTables } from './workflow.js';
 
 export { COMMAND_STATUS, IOT_SOURCE } from './iot.js';
 export { REGISTRATION_STATUS } from './core.js';
 
-export const standardTables: TableDef[] = [...coreTables, ...iotTables, ...ccsTables];
+export const standardTables: TableDef[] = [...coreTables, ...iotTables, ...ccsTables, ...workflowTables, ...processTables, ...webhookTables];
 
 /**
  * N:N relationships. Dataverse names the navigation property after the relationship on both sides, and the
@@ -61,8 +64,8 @@ export interface SeedRow {
   readonly row: Readonly<Record<string, unknown>>;
 }
 
-/** Rows created on first start, in dependency order (a row's lookups point at rows above it). */
-export const standardSeedRows: SeedRow[] = [
+/** The platform's own first-start rows: the connection role, the IoT Hub provider and the settings singleton. */
+const baseSeedRows: SeedRow[] = [
   {
     table: 'connectionrole',
     id: CONNECTED_DEVICE_ROLE_ID,
@@ -99,3 +102,6 @@ export const standardSeedRows: SeedRow[] = [
     },
   },
 ];
+
+/** Rows created on first start, in dependency order (a row's lookups point at rows above it). */
+export const standardSeedRows: SeedRow[] = [...baseSeedRows, ...workflowSeedRows, ...processSeedRows, ...webhookSeedRows];
