@@ -5,6 +5,7 @@
  */
 import type { OperationRegistry } from '../webapi/index.js';
 import { createIoTCheckIfRecordExistsInEntity } from './actions/check-if-record-exists.js';
+import { createCreateCaseFromIoTAlert } from './actions/create-case-from-alert.js';
 import { createGetIoTAlertAggregation } from './actions/get-iot-alert-aggregation.js';
 import { createJsonGetBoolean, createJsonGetNumber, createJsonGetString } from './actions/json-get.js';
 import { createParentIoTAlerts } from './actions/parent-iot-alerts.js';
@@ -37,4 +38,5 @@ export function registerConnectorActions(registry: OperationRegistry, deps: Conn
   registry.register(createRegisterCustomEntity(deps));
   registry.register(createPullDataForIoTDevice(deps));
   registry.register(createQueryDeviceReadings(deps));
+  registry.register(createCreateCaseFromIoTAlert(deps));
 }
