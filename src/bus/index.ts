@@ -5,7 +5,8 @@ import type { Bus, BusErrorHandler } from './types.js';
 export type * from './types.js';
 export type { RedeliveryOptions } from './durable.js';
 export { decodePayload, encodePayload } from './codec.js';
-export { createMemoryBus } from './memory/memory-bus.js';
+export { BusNoResponderError, BusRemoteError, BusRequestError, BusTimeoutError } from './errors.js';
+export { createMemoryBus, createMemoryBusNetwork, type MemoryBusNetwork } from './memory/memory-bus.js';
 export { createNatsBus, type NatsBusOptions } from './nats/nats-bus.js';
 export { fromSubjectToken, subjectMatches, subjectToken, telemetrySubject } from './subjects.js';
 

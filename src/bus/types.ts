@@ -11,6 +11,14 @@
 
 export type BusHandler = (payload: unknown, subject: string) => void | Promise<void>;
 
+/** Answers one request (`Bus.respond`): what it returns (or resolves to) goes back to the requester. */
+export type RequestHandler = (payload: unknown, subject: string) => unknown;
+
+export interface RequestOptions {
+  /** How long to wait for the answer before rejecting with `BusTimeoutError`. */
+  readonly timeoutMs: number;
+}
+
 export interface PublishOptions {
   /**
    * A message id for de-duplication: a networked bus drops a second publish with the same id within its duplicate
@@ -54,6 +62,22 @@ export interface Bus {
    */
   publish(subject: string, payload: unknown, options?: PublishOptions): Promise<void>;
   subscribe(pattern: string, handler: BusHandler, options?: SubscribeOptions): Subscription;
+  /**
+   * Request/reply, for addressing one process (hub nodes route device operations to the node holding the device):
+   * hands `payload` to one responder of `subject` and resolves with what its handler returned. Nothing is stored and
+   * nothing is retried — at most once. Rejects with (src/bus/errors.ts):
+   * - `BusNoResponderError` at once when no responder is subscribed to `subject` (a process that is gone has none);
+   * - `BusTimeoutError` when no answer came within `timeoutMs` (the responder may also have died mid-request);
+   * - `BusRemoteError` when the handler threw, with its message and string `code`.
+   * `subject` must be concrete (no wildcards). Requests never reach `subscribe` handlers, nor messages `respond` ones.
+   */
+  request(subject: string, payload: unknown, options: RequestOptions): Promise<unknown>;
+  /**
+   * Answers requests sent to `subject` (concrete). Handler calls run concurrently (a direct method may wait minutes
+   * for its device). With several responders on one subject, each request goes to one of them. `unsubscribe` stops
+   * new requests and resolves once the calls in progress have answered.
+   */
+  respond(subject: string, handler: RequestHandler): Subscription;
   /** Stops every subscription and releases the connection; unfinished durable messages stay on a durable bus. */
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Bus } from '../../src/bus/index.js';
+import { BusNoResponderError, BusRemoteError, BusTimeoutError, type Bus } from '../../src/bus/index.js';
 import { buses, type BusNamespace } from '../helpers/buses.js';
 
 /** Polls until `check` holds; bus delivery is asynchronous on every engine. */
@@ -179,6 +179,95 @@ for (const engine of buses()) {
         const received = got[0] as typeof payload;
         assert.ok(Buffer.isBuffer(received.message.body));
         assert.ok(received.raw instanceof Uint8Array && !Buffer.isBuffer(received.raw));
+      }));
+
+    test('request/reply: one answer per request, bytes kept, concurrent handler calls', () =>
+      withBus(async (bus, ns) => {
+        // On a networked bus the responder is another process; in-process, the same bus answers itself.
+        const responder = engine.networked ? await ns.connect() : bus;
+        let waiting: (() => void) | undefined;
+        const calls: unknown[] = [];
+        const sub = responder.respond('node.n1', async (p, subject) => {
+          calls.push(p);
+          const req = p as { op: string; body?: Buffer };
+          if (req.op === 'hold') {
+            // Answers only once a second request has come in: the calls must run side by side.
+            await new Promise<void>((resolve) => (waiting = resolve));
+            return 'released';
+          }
+          if (req.op === 'release') {
+            waiting?.();
+            return undefined;
+          }
+          return { subject, echo: req.body, at: 7 };
+        });
+        await sub.ready;
+        const answer = (await bus.request('node.n1', { op: 'echo', body: Buffer.from([0, 1, 255]) }, { timeoutMs: 10_000 })) as { subject: string; echo: Buffer; at: number };
+        assert.equal(answer.subject, 'node.n1');
+        assert.ok(Buffer.isBuffer(answer.echo));
+        assert.deepEqual([...answer.echo], [0, 1, 255]);
+        assert.equal(answer.at, 7);
+        const held = bus.request('node.n1', { op: 'hold' }, { timeoutMs: 10_000 });
+        await until(() => calls.length === 2, 'the held call');
+        assert.equal(await bus.request('node.n1', { op: 'release' }, { timeoutMs: 10_000 }), undefined);
+        assert.equal(await held, 'released');
+        assert.equal(calls.length, 3, 'each request reached the handler once');
+      }));
+
+    test('request/reply: no responder fails at once, a throwing handler sends its message and code, silence times out', () =>
+      withBus(async (bus, ns) => {
+        const responder = engine.networked ? await ns.connect() : bus;
+        let speak!: () => void;
+        const silence = new Promise<string>((resolve) => (speak = () => resolve('too late')));
+        // A long timeout: "no responder" must come without waiting for it.
+        await assert.rejects(bus.request('node.nobody', 1, { timeoutMs: 60_000 }), (e) => e instanceof BusNoResponderError && e.subject === 'node.nobody');
+        const subs = [
+          responder.respond('node.fails', () => {
+            throw Object.assign(new Error('device is not online'), { code: 'DeviceNotOnline' });
+          }),
+          responder.respond('node.plain-error', async () => {
+            throw new Error('plain');
+          }),
+          responder.respond('node.silent', () => silence),
+        ];
+        await Promise.all(subs.map((s) => s.ready));
+        await assert.rejects(bus.request('node.fails', null, { timeoutMs: 10_000 }), (e) => e instanceof BusRemoteError && e.code === 'DeviceNotOnline' && e.message === 'device is not online');
+        await assert.rejects(bus.request('node.plain-error', null, { timeoutMs: 10_000 }), (e) => e instanceof BusRemoteError && e.code === undefined && e.message === 'plain');
+        await assert.rejects(bus.request('node.silent', null, { timeoutMs: 200 }), (e) => e instanceof BusTimeoutError && e.subject === 'node.silent');
+        // The late answer goes nowhere and harms nothing.
+        speak();
+        // Requests and messages are separate worlds: neither reaches the other's handlers.
+        const published: unknown[] = [];
+        const plain = responder.subscribe('node.*', (p) => void published.push(p));
+        await plain.ready;
+        await bus.request('node.fails', 'x', { timeoutMs: 10_000 }).catch(() => undefined);
+        await bus.publish('node.fails', 'y');
+        await until(() => published.length === 1, 'the published message');
+        await sleep(50);
+        assert.deepEqual(published, ['y']);
+        await assert.rejects(bus.request('node.*', 1, { timeoutMs: 1000 }), TypeError);
+      }));
+
+    test('request/reply: several responders share the requests; after unsubscribe (or close) there is no responder', () =>
+      withBus(async (bus, ns) => {
+        const a = engine.networked ? await ns.connect() : bus;
+        const b = engine.networked ? await ns.connect() : bus;
+        const counts = { a: 0, b: 0 };
+        const subA = a.respond('hub.shared', () => ++counts.a);
+        const subB = b.respond('hub.shared', () => ++counts.b);
+        await Promise.all([subA.ready, subB.ready]);
+        for (let i = 0; i < 40; i++) await bus.request('hub.shared', i, { timeoutMs: 10_000 });
+        assert.equal(counts.a + counts.b, 40, 'each request answered once');
+        await subA.unsubscribe();
+        for (let i = 0; i < 5; i++) await bus.request('hub.shared', i, { timeoutMs: 10_000 });
+        assert.equal(counts.a + counts.b, 45);
+        if (engine.networked) {
+          // A process that is gone (its connection closed) leaves no responder behind.
+          await b.close();
+        } else {
+          await subB.unsubscribe();
+        }
+        await assert.rejects(bus.request('hub.shared', 0, { timeoutMs: 60_000 }), BusNoResponderError);
       }));
 
     test('unsubscribe waits for the call in progress and stops delivery; close ends the bus', () =>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createMemoryBus, fromSubjectToken, subjectMatches, subjectToken, telemetrySubject } from '../../src/bus/index.js';
+import { BusNoResponderError, createMemoryBus, createMemoryBusNetwork, fromSubjectToken, subjectMatches, subjectToken, telemetrySubject } from '../../src/bus/index.js';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
@@ -86,5 +86,49 @@ describe('in-process bus', () => {
     await tick();
     assert.deepEqual(got, [1, 3]);
     await bus.close();
+  });
+});
+
+describe('in-process bus network', () => {
+  test('connections share subscriptions and responders; closing one removes only its own', async () => {
+    const network = createMemoryBusNetwork();
+    const a = network.connect();
+    const b = network.connect();
+    const got: string[] = [];
+    b.subscribe('events.*', (p, subject) => void got.push(`b:${subject}=${String(p)}`));
+    a.subscribe('events.*', (p, subject) => void got.push(`a:${subject}=${String(p)}`));
+    b.respond('node.b', (p) => `b answers ${String(p)}`);
+    await a.publish('events.x', 1);
+    await tick();
+    assert.deepEqual(got.sort(), ['a:events.x=1', 'b:events.x=1']);
+    assert.equal(await a.request('node.b', 'hi', { timeoutMs: 1000 }), 'b answers hi');
+    await b.close();
+    await assert.rejects(a.request('node.b', 'hi', { timeoutMs: 60_000 }), BusNoResponderError);
+    await assert.rejects(b.request('node.b', 'hi', { timeoutMs: 1000 }), /closed/);
+    await assert.rejects(b.publish('events.x', 2), /closed/);
+    got.length = 0;
+    await a.publish('events.x', 3);
+    await tick();
+    assert.deepEqual(got, ['a:events.x=3'], 'the closed connection receives nothing more');
+    await a.close();
+  });
+
+  test('a durable group spans connections; a member leaving with its connection leaves the group to the others', async () => {
+    const network = createMemoryBusNetwork();
+    const a = network.connect();
+    const b = network.connect();
+    const seen: string[] = [];
+    a.subscribe('jobs.*', (p) => void seen.push(`a${String(p)}`), { durable: 'workers' });
+    b.subscribe('jobs.*', (p) => void seen.push(`b${String(p)}`), { durable: 'workers' });
+    for (const n of [1, 2, 3, 4]) await a.publish('jobs.x', n);
+    await tick();
+    assert.equal(seen.length, 4, 'each message once');
+    assert.ok(seen.some((s) => s.startsWith('a')) && seen.some((s) => s.startsWith('b')), seen.join());
+    await a.close();
+    seen.length = 0;
+    for (const n of [5, 6]) await b.publish('jobs.x', n);
+    await tick();
+    assert.deepEqual(seen, ['b5', 'b6']);
+    await b.close();
   });
 });

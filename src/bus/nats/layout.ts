@@ -44,6 +44,14 @@ export function storedSubject(layout: Layout, subject: string): string {
   return `${layout.prefix}.${partitionOf(layout, subject)}.${subject}`;
 }
 
+/**
+ * Where request/reply travels (`Bus.request` / `respond`): core NATS only, outside the stream (whose subjects are
+ * `<prefix>.>`), since a request is answered by a live process or not at all and must never be kept.
+ */
+export function requestSubject(layout: Layout, subject: string): string {
+  return `${layout.prefix}_rpc.${subject}`;
+}
+
 /** The bus subject of a stored subject: drops the prefix and partition tokens. */
 export function busSubject(stored: string): string {
   return stored.split('.').slice(2).join('.');

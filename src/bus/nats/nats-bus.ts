@@ -1,9 +1,10 @@
 import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, RequestError, TimeoutError, type Msg } from '@nats-io/transport-node';
 import { decodePayload, encodePayload } from '../codec.js';
 import { assertDurableName, DEFAULT_MAX_DELIVER, DEFAULT_RETRY_DELAY_MS, type RedeliveryOptions } from '../durable.js';
-import type { Bus, BusErrorHandler, BusHandler, Subscription } from '../types.js';
-import { busSubject, consumerConfig, consumerName, createLayout, storedSubject, streamConfig, type Layout } from './layout.js';
+import { BusNoResponderError, BusRemoteError, BusTimeoutError, describeRemoteError } from '../errors.js';
+import type { Bus, BusErrorHandler, BusHandler, RequestHandler, Subscription } from '../types.js';
+import { busSubject, consumerConfig, consumerName, createLayout, requestSubject, storedSubject, streamConfig, type Layout } from './layout.js';
 
 export interface NatsBusOptions extends RedeliveryOptions {
   /** `nats://host:port` (user and password may go in the URL). */
@@ -32,7 +33,9 @@ interface Active {
  * subscription is a set of pull consumers, one per partition (layout.ts explains why), acked after the handler
  * resolves, nak'd with `retryDelayMs` when it throws, terminated and reported on the `maxDeliver`-th failure. A
  * plain subscription is a core NATS subscription on the stream's subjects: at most once, nothing kept while away,
- * which is what "not durable" means.
+ * which is what "not durable" means. Request/reply is core NATS request/reply on subjects outside the stream
+ * (layout.ts `requestSubject`), responders in a queue group so that each request reaches one of them; the server
+ * answers "no responders" at once when nobody is subscribed, which is how a requester learns that a process is gone.
  */
 export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
   const layout = createLayout(opts.prefix ?? 'ccs', opts.partitions ?? 16);
@@ -172,9 +175,67 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
     );
   }
 
+  function respond(subject: string, handler: RequestHandler): Subscription {
+    assertConcrete(subject);
+    let stopped = false;
+    const calls = new Set<Promise<void>>();
+    const sub = nc.subscribe(requestSubject(layout, subject), { queue: 'responders' });
+    const answer = async (m: Msg): Promise<void> => {
+      let reply: Uint8Array;
+      try {
+        reply = encodePayload({ r: await handler(decodePayload(m.data), subject) });
+      } catch (e) {
+        reply = encodePayload({ e: describeRemoteError(e) });
+      }
+      try {
+        m.respond(reply);
+      } catch (e) {
+        // The connection closed meanwhile: the requester times out, as it would if this process had died.
+        onError(e, subject);
+      }
+    };
+    // Unlike a subscription's handler, requests are answered concurrently: one may wait minutes for a device.
+    const loop = (async () => {
+      for await (const m of sub) {
+        if (stopped) break;
+        const call = answer(m);
+        calls.add(call);
+        void call.finally(() => calls.delete(call));
+      }
+    })();
+    return track(
+      subject,
+      {
+        async stop() {
+          stopped = true;
+          sub.unsubscribe();
+          await loop;
+          await Promise.allSettled([...calls]);
+        },
+      },
+      nc.flush(),
+    );
+  }
+
   return {
+    async request(subject, payload, { timeoutMs }) {
+      assertConcrete(subject);
+      if (pending.size > 0) await Promise.all(pending);
+      let m: Msg;
+      try {
+        m = await nc.request(requestSubject(layout, subject), encodePayload(payload), { timeout: timeoutMs });
+      } catch (e) {
+        if (e instanceof RequestError && e.isNoResponders()) throw new BusNoResponderError(subject);
+        if (e instanceof TimeoutError) throw new BusTimeoutError(subject, timeoutMs);
+        throw e;
+      }
+      const envelope = decodePayload(m.data) as { r?: unknown; e?: { message: string; code?: string } } | undefined;
+      if (envelope?.e) throw new BusRemoteError(subject, envelope.e.message, envelope.e.code);
+      return envelope?.r;
+    },
+    respond,
     async publish(subject, payload, options = {}) {
-      if (/[*>\s]/.test(subject) || subject.split('.').includes('')) throw new TypeError(`Bus subject must be concrete, got '${subject}'`);
+      assertConcrete(subject);
       if (pending.size > 0) await Promise.all(pending);
       await js.publish(storedSubject(layout, subject), encodePayload(payload), options.id === undefined ? undefined : { msgID: options.id });
     },
@@ -192,6 +253,10 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
       return closing;
     },
   };
+}
+
+function assertConcrete(subject: string): void {
+  if (subject === '' || /[*>\s]/.test(subject) || subject.split('.').includes('')) throw new TypeError(`Bus subject must be concrete, got '${subject}'`);
 }
 
 async function ensureStream(jsm: JetStreamManager, layout: Layout, limits: { maxAgeMs: number; maxBytes: number }): Promise<void> {
