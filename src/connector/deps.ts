@@ -7,8 +7,8 @@ export interface ConnectorDeps {
   readonly store: Store;
   /**
    * Registration creates and enables identities and writes twins; the device data pull reads them; the readings query
-   * reads a device's telemetry.
+   * reads a device's telemetry; the test alert accepts a reading for a device.
    */
-  readonly hub: Pick<Hub, 'registry' | 'updateTwin' | 'getTwin' | 'readDeviceTelemetry'>;
+  readonly hub: Pick<Hub, 'registry' | 'updateTwin' | 'getTwin' | 'readDeviceTelemetry' | 'ingest'>;
   readonly clock: () => number;
 }

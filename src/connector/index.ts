@@ -13,11 +13,12 @@ import { createPullDataForIoTDevice } from './actions/pull-data-for-iot-device.j
 import { createQueryDeviceReadings } from './actions/query-device-readings.js';
 import { createRegisterCustomEntity } from './actions/register-custom-entity.js';
 import { createRegisterIoTDevice } from './actions/register-iot-device.js';
+import { createSendTestAlert } from './actions/send-test-alert.js';
 import type { ConnectorDeps } from './deps.js';
 
 export type { ConnectorDeps } from './deps.js';
 export { startDeviceSync, type DeviceSyncDeps } from './device-sync.js';
-export { startCommandSync, COMMAND_STATUS_VALUE, DEFAULT_COMMAND_TTL_SECONDS, type CommandSyncDeps } from './commands.js';
+export { startCommandSync, COMMAND_STATUS_VALUE, DEFAULT_COMMAND_TTL_SECONDS, type CommandSyncDeps } from './commands/index.js';
 export { startTwinSync, type TwinSyncDeps } from './twin-sync.js';
 export { startWorkflows } from './workflows/index.js';
 export { startWebhooks } from './webhooks/index.js';
@@ -38,5 +39,6 @@ export function registerConnectorActions(registry: OperationRegistry, deps: Conn
   registry.register(createRegisterCustomEntity(deps));
   registry.register(createPullDataForIoTDevice(deps));
   registry.register(createQueryDeviceReadings(deps));
+  registry.register(createSendTestAlert(deps));
   registry.register(createCreateCaseFromIoTAlert(deps));
 }

@@ -157,10 +157,19 @@ export const msdyn_iotdevicecommand: TableDef = {
     whole('ccs_timetolive', 'Time To Live (seconds)', {
       minValue: 1,
       maxValue: 172800,
-      description: 'How long the hub keeps the message for a device that is offline before the command expires. Empty: 3600.',
+      description: 'How long the hub keeps the message for a device that is offline before the command expires. Empty: 3600. For a direct method: how long to wait for the answer (5 to 300 s). Empty: 30.',
+    }),
+    // Ours: a direct method's answer, and the fan-out of one command to many devices (one child command per device).
+    memo('ccs_responsepayload', 'Response Payload', 131072, { description: "The device's answer to a direct method (JSON)." }),
+    whole('ccs_responsestatus', 'Response Status', { description: 'The status code the device answered a direct method with.' }),
+    lookup('msdyn_iotdevicecommand', 'ccs_parentcommand', 'Parent Command', 'msdyn_iotdevicecommand', 'ccs_ParentCommand', {
+      description: 'The command sent to many devices (all connected devices, or a category) that this one was sent for.',
+    }),
+    lookup('msdyn_iotdevicecommand', 'ccs_category', 'Category', 'msdyn_iotdevicecategory', 'ccs_Category', {
+      description: 'Send the command to every registered device of this category (one child command per device).',
     }),
   ],
-  indexes: [['msdyn_device', 'createdon'], ['msdyn_commandstatus']],
+  indexes: [['msdyn_device', 'createdon'], ['msdyn_commandstatus'], ['ccs_parentcommand', 'msdyn_commandstatus']],
 };
 
 export const msdyn_iotdevicecommanddefinition: TableDef = {
@@ -172,7 +181,15 @@ export const msdyn_iotdevicecommanddefinition: TableDef = {
   description: 'Metadata for commands that a device or a device category supports.',
   primaryIdAttribute: 'msdyn_iotdevicecommanddefinitionid',
   primaryNameAttribute: 'msdyn_name',
-  columns: [name()],
+  columns: [
+    name(),
+    // Ours: Microsoft sends every command as a cloud-to-device message; ccs can also call a direct method.
+    choice('msdyn_iotdevicecommanddefinition', 'ccs_deliverymethod', 'Delivery Method', [
+      [192350000, 'Cloud-to-device message'],
+      [192350001, 'Direct method'],
+    ], { defaultValue: 192350000, description: 'How commands of this definition reach the device.' }),
+    text('ccs_methodname', 'Method Name', 256, { description: 'The direct method to call. Empty: the definition name.' }),
+  ],
 };
 
 export const msdyn_iotpropertydefinition: TableDef = {
