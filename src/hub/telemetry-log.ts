@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { CcsError, DuplicateKeyError } from '../errors/index.js';
-import type { Condition, Queryable, Row, Store } from '../store/types.js';
+import type { Condition, JsonNumbersBucket, Queryable, Row, Store } from '../store/types.js';
 import { COUNTER_TABLE, TELEMETRY_TABLE } from './tables.js';
 import { and, compare, eq } from '../store/index.js';
 import type { HubMessage, TelemetryRecord } from './types.js';
@@ -289,4 +289,61 @@ export function createTelemetryLog(opts: TelemetryLogOptions): TelemetryLog {
       while (writing.size > 0) await Promise.all(writing);
     },
   };
+}
+
+/** Per measure (dotted path) and bucket index: the numbers of one device's readings. */
+export type ReadingAggregates = Map<string, Map<number, { min: number; max: number; sum: number; count: number }>>;
+
+/** Time one aggregation query aims at; slices adapt to it. */
+const SLICE_TARGET_MS = 50;
+
+/**
+ * The numbers in one device's telemetry bodies in `[from, to)`, aggregated per measure and per bucket of `interval`
+ * ms from `from`, by the store (SQL over the JSON text). The range is read in slices that adapt to how long each
+ * query takes, so a range of millions of rows never holds an embedded engine (which runs on this thread) for long:
+ * min, max, sum and count of a bucket merge across slices. Only text bodies can be JSON.
+ */
+export async function aggregateDeviceTelemetry(
+  store: Pick<Store, 'aggregateJsonNumbers'>,
+  deviceId: string,
+  range: { readonly from: number; readonly to: number; readonly interval: number },
+): Promise<ReadingAggregates> {
+  const { from, to, interval } = range;
+  const out: ReadingAggregates = new Map();
+  const merge = (r: JsonNumbersBucket) => {
+    let series = out.get(r.path);
+    if (!series) out.set(r.path, (series = new Map()));
+    const a = series.get(r.bucket);
+    if (!a) series.set(r.bucket, { min: r.min, max: r.max, sum: r.sum, count: r.count });
+    else {
+      a.min = Math.min(a.min, r.min);
+      a.max = Math.max(a.max, r.max);
+      a.sum += r.sum;
+      a.count += r.count;
+    }
+  };
+  // Starts small (a busy hub logs thousands of rows a second) and grows quickly where rows are few.
+  let width = 60_000;
+  for (let start = from; start < to; ) {
+    const end = Math.min(to, start + width);
+    const began = performance.now();
+    const rows = await store.aggregateJsonNumbers({
+      table: TELEMETRY_TABLE.name,
+      // Time first: the log is indexed on enqueuedtime only (see TELEMETRY_TABLE).
+      where: and(compare('enqueuedtime', 'ge', start), compare('enqueuedtime', 'lt', end), eq('deviceid', deviceId), eq('bodyencoding', 'utf8')),
+      json: 'body',
+      time: 'enqueuedtime',
+      origin: from,
+      width: interval,
+    });
+    for (const r of rows) merge(r);
+    start = end;
+    const took = performance.now() - began;
+    if (took < SLICE_TARGET_MS / 4) width *= 4;
+    else if (took < SLICE_TARGET_MS / 2) width *= 2;
+    else if (took > SLICE_TARGET_MS * 2) width = Math.max(1000, Math.floor(width / 2));
+    // Lets sockets and timers in between slices.
+    if (start < to) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return out;
 }

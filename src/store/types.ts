@@ -104,9 +104,42 @@ export interface Transaction extends Queryable {
   lock(key: string): Promise<void>;
 }
 
+/**
+ * Numbers inside JSON documents kept as text, aggregated per time bucket (`Store.aggregateJsonNumbers`): the device
+ * readings chart, computed where the rows are.
+ */
+export interface JsonNumbersQuery {
+  readonly table: string;
+  /** Which rows; rows timed before `origin` are left out as well. */
+  readonly where?: Condition;
+  /**
+   * Text column holding the document. Rows whose text is not a JSON object add nothing. Every number member counts,
+   * nested objects' members too (arrays and their contents do not); numbers beyond the double range are skipped.
+   */
+  readonly json: string;
+  /** Integer column of the row's time (epoch milliseconds). */
+  readonly time: string;
+  /** Bucket `k` holds the rows timed in `[origin + k·width, origin + (k+1)·width)`. */
+  readonly origin: number;
+  readonly width: number;
+}
+
+export interface JsonNumbersBucket {
+  /** Member names from the top level down, joined by `.`: `temperature`, `readings.pressure`. */
+  readonly path: string;
+  readonly bucket: number;
+  readonly min: number;
+  readonly max: number;
+  readonly sum: number;
+  /** Numbers counted: each occurrence, so a member name repeated in one document counts each time. */
+  readonly count: number;
+}
+
 export interface Store extends Queryable {
   /** Which engine, for logs and the start-up line only. */
   readonly engine: 'sqlite' | 'postgres';
+  /** One row per path and bucket that has numbers, ordered by path then bucket. Read-only; outside transactions. */
+  aggregateJsonNumbers(query: JsonNumbersQuery): Promise<JsonNumbersBucket[]>;
   /** Creates missing tables, columns and indexes. Never drops anything. */
   syncSchema(tables: readonly PhysicalTable[]): Promise<void>;
   /**

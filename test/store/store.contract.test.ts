@@ -27,13 +27,25 @@ const readings: PhysicalTable = {
   indexes: [{ columns: ['device'], sparse: true }],
 };
 
+const docs: PhysicalTable = {
+  name: 'doc',
+  primaryKey: 'id',
+  columns: [
+    { name: 'id', type: 'integer' },
+    { name: 'owner', type: 'text' },
+    { name: 'at', type: 'bigint' },
+    { name: 'body', type: 'text' },
+  ],
+  indexes: [{ columns: ['at'] }],
+};
+
 for (const engine of engines()) {
   describe(`store contract on ${engine.name}`, () => {
     const stores: Store[] = [];
     async function open(): Promise<Store> {
       const store = createStore(engine.url());
       stores.push(store);
-      await store.syncSchema([devices, readings]);
+      await store.syncSchema([devices, readings, docs]);
       return store;
     }
     after(async () => {
@@ -160,6 +172,44 @@ for (const engine of engines()) {
       );
       assert.equal(await s.count({ table: 'reading' }), 7000);
       await s.insertMany('reading', []);
+    });
+
+    test('aggregateJsonNumbers: numbers of JSON object documents per path and time bucket; anything else adds nothing', async () => {
+      const s = await open();
+      const t0 = 1_700_000_000_000;
+      const bodies: [number, string, string | null][] = [
+        [0, 'a', JSON.stringify({ temp: 20, hum: 40, state: 'on', ok: true, none: null, list: [1, 2, { x: 3 }], readings: { pressure: 1.5, deep: { v: -2 } } })],
+        [999, 'a', ' \n {"temp": 22.5, "hum": 42}'],
+        [1000, 'a', '{"temp": 30, "readings": {"pressure": 2.5}, "big": 1e400, "huge": 9000000000000000000}'],
+        [1001, 'a', '{"huge": 9000000000000000000, "nul": "a\\u0000b", "temp": 1}'],
+        [1002, 'a', '{"temp": 2, "temp": 4}'],
+        [1500, 'a', 'not json'],
+        [1501, 'a', '{"temp": 5'],
+        [1502, 'a', '[1, 2, 3]'],
+        [1503, 'a', '42'],
+        [1504, 'a', '"text"'],
+        [1505, 'a', null],
+        [1506, 'a', '{}'],
+        [1507, 'a', '{ temp: 5 }'],
+        [2000, 'b', '{"temp": 99}'],
+        [-1, 'a', '{"temp": -100}'],
+      ];
+      await s.insertMany('doc', bodies.map(([dt, owner, body], id) => ({ id, owner, at: t0 + dt, body })));
+      const got = await s.aggregateJsonNumbers({ table: 'doc', where: { kind: 'compare', op: 'eq', left: { kind: 'column', column: 'owner' }, right: { kind: 'value', value: 'a' } }, json: 'body', time: 'at', origin: t0, width: 1000 });
+      assert.deepEqual(got, [
+        { path: 'huge', bucket: 1, min: 9e18, max: 9e18, sum: 1.8e19, count: 2 },
+        { path: 'hum', bucket: 0, min: 40, max: 42, sum: 82, count: 2 },
+        { path: 'readings.deep.v', bucket: 0, min: -2, max: -2, sum: -2, count: 1 },
+        { path: 'readings.pressure', bucket: 0, min: 1.5, max: 1.5, sum: 1.5, count: 1 },
+        { path: 'readings.pressure', bucket: 1, min: 2.5, max: 2.5, sum: 2.5, count: 1 },
+        { path: 'temp', bucket: 0, min: 20, max: 22.5, sum: 42.5, count: 2 },
+        // A member named twice counts twice.
+        { path: 'temp', bucket: 1, min: 1, max: 30, sum: 37, count: 4 },
+      ]);
+      // No condition: every row at or after the origin; wider buckets.
+      const all = await s.aggregateJsonNumbers({ table: 'doc', json: 'body', time: 'at', origin: t0, width: 60_000 });
+      assert.deepEqual(all.find((r) => r.path === 'temp'), { path: 'temp', bucket: 0, min: 1, max: 99, sum: 178.5, count: 7 });
+      assert.deepEqual(await s.aggregateJsonNumbers({ table: 'doc', json: 'body', time: 'at', origin: t0 + 10_000, width: 1000 }), []);
     });
 
     test('schema sync adds new columns and keeps data', async () => {

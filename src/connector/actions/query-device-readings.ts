@@ -11,22 +11,20 @@
  * are not JSON objects are skipped. The device name is `msdyn_name`, else its Device ID, else the record id. A device
  * without a Device ID has no telemetry: its entry is empty. Empty buckets are left out.
  *
- * The aggregation runs here, over the device's rows read page by page from the hub's telemetry log (at most
- * MAX_READINGS per call), not in the database: the log stores bodies as text, and pushing JSON extraction into SQL
- * belongs to the telemetry store (issue 4 part 2), which will replace this.
+ * The aggregation runs in the database (Store.aggregateJsonNumbers: the engine's JSON functions over the telemetry
+ * log's text bodies, grouped by bucket), over the range in adaptive slices (aggregateDeviceTelemetry); only the
+ * finished buckets come back.
  */
 import { CcsError } from '../../errors/index.js';
-import type { TelemetryRecord } from '../../hub/index.js';
+// The telemetry log's own query (the hub's public surface does not carry it yet).
+import { aggregateDeviceTelemetry, type ReadingAggregates } from '../../hub/telemetry-log.js';
 import { notFound } from '../../records/index.js';
 import type { Operation } from '../../webapi/index.js';
 import type { ConnectorDeps } from '../deps.js';
-import { DEVICE, DEVICE_ID, HUB_ID, isPlainObject } from '../devices.js';
+import { DEVICE, DEVICE_ID, HUB_ID } from '../devices.js';
 
 export const QUERY_DEVICE_READINGS = 'msdyn_IoTHubQueryDeviceReadings';
 export const MAX_BUCKETS = 10_000;
-/** Rows one call aggregates at most; a wider range is refused rather than answered in part. */
-export const MAX_READINGS = 1_000_000;
-const PAGE = 10_000;
 
 export interface Aggregate {
   min: number;
@@ -63,24 +61,6 @@ export function parseInterval(value: string): number | undefined {
   return ms > 0 ? ms : undefined;
 }
 
-/** Calls `add` with each finite number of a JSON object body, named by its dotted path. */
-function measures(value: Record<string, unknown>, prefix: string, add: (measure: string, n: number) => void): void {
-  for (const [k, v] of Object.entries(value)) {
-    const name = prefix === '' ? k : `${prefix}.${k}`;
-    if (typeof v === 'number' && Number.isFinite(v)) add(name, v);
-    else if (isPlainObject(v)) measures(v, name, add);
-  }
-}
-
-function parseBody(r: TelemetryRecord): Record<string, unknown> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(r.message.body.toString('utf8'));
-    return isPlainObject(parsed) ? parsed : undefined;
-  } catch {
-    return undefined; // not JSON: skipped
-  }
-}
-
 export function createQueryDeviceReadings(deps: ConnectorDeps): Operation {
   return {
     def: {
@@ -109,39 +89,13 @@ export function createQueryDeviceReadings(deps: ConnectorDeps): Operation {
       const hubId = typeof device[HUB_ID] === 'string' && device[HUB_ID] !== '' ? device[HUB_ID] : undefined;
       const name = typeof device['msdyn_name'] === 'string' && device['msdyn_name'] !== '' ? device['msdyn_name'] : (hubId ?? id);
 
-      // measure → bucket index → aggregate
-      const byMeasure = new Map<string, Map<number, Aggregate>>();
-      const add = (bucket: number) => (measure: string, n: number) => {
-        let series = byMeasure.get(measure);
-        if (!series) byMeasure.set(measure, (series = new Map()));
-        const a = series.get(bucket);
-        if (!a) series.set(bucket, { min: n, max: n, avg: 0, sum: n, count: 1 });
-        else {
-          if (n < a.min) a.min = n;
-          if (n > a.max) a.max = n;
-          a.sum += n;
-          a.count++;
-        }
-      };
-      let read = 0;
-      let after: number | undefined;
-      while (hubId !== undefined) {
-        const page = await deps.hub.readDeviceTelemetry(hubId, { from, to, limit: PAGE, ...(after !== undefined ? { afterSequence: after } : {}) });
-        read += page.length;
-        if (read > MAX_READINGS) throw invalid('From', `and 'To' span more than ${MAX_READINGS} readings; narrow the range.`);
-        for (const r of page) {
-          const body = parseBody(r);
-          if (body) measures(body, '', add(Math.floor((r.enqueuedTime - from) / interval)));
-        }
-        if (page.length < PAGE) break;
-        after = page[page.length - 1]!.sequence;
-      }
+      const byMeasure: ReadingAggregates = hubId === undefined ? new Map() : await aggregateDeviceTelemetry(deps.store, hubId, { from, to, interval });
 
       const out: Record<string, Record<string, Aggregate>> = {};
       for (const measure of [...byMeasure.keys()].sort()) {
         const series: Record<string, Aggregate> = {};
         for (const [bucket, a] of [...byMeasure.get(measure)!].sort((x, y) => x[0] - y[0])) {
-          series[new Date(from + bucket * interval).toISOString()] = { ...a, avg: a.sum / a.count };
+          series[new Date(from + bucket * interval).toISOString()] = { min: a.min, max: a.max, avg: a.sum / a.count, sum: a.sum, count: a.count };
         }
         Object.defineProperty(out, measure, { value: series, enumerable: true, writable: true, configurable: true });
       }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { CcsError, DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
-import type { Condition, PhysicalTable, Queryable, Row, SelectQuery, Store, Transaction } from '../types.js';
+import type { Condition, JsonNumbersBucket, JsonNumbersQuery, PhysicalTable, Queryable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
   placeholder: (i) => `$${i}`,
@@ -45,8 +45,9 @@ async function run(client: Client, sql: CompiledSql): Promise<number> {
   }
 }
 
-function queryable(client: Client, c: SqlCompiler): Queryable {
+function queryable(client: Client, c: SqlCompiler): Queryable & { raw(sql: CompiledSql): Promise<Row[]> } {
   return {
+    raw: (sql) => all(client, sql),
     select: (q) => all(client, c.select(q)),
     count: async (q) => Number((await all(client, c.count(q.table, q.where)))[0]!['n']),
     insert: async (table, row) => void (await run(client, c.insert(table, row))),
@@ -70,7 +71,8 @@ export class PostgresStore implements Store {
   readonly #compiler = new SqlCompiler(dialect);
   readonly #pool: pg.Pool;
   readonly #schema: string | undefined;
-  readonly #q: Queryable;
+  readonly #q: Queryable & { raw(sql: CompiledSql): Promise<Row[]> };
+  #jsonFunction: Promise<void> | undefined;
 
   constructor(url: string, poolSize = 10) {
     const u = new URL(url);
@@ -117,6 +119,78 @@ export class PostgresStore implements Store {
   }
   count(q: Pick<SelectQuery, 'table' | 'where'>): Promise<number> {
     return this.#q.count(q);
+  }
+
+  /**
+   * json_each walks each document's members; a recursive step descends into nested objects. The text is made JSON by
+   * `ccs_json_object` (below), which answers NULL instead of failing for text that is not a JSON object. Numbers go
+   * through numeric, which reads any JSON number, and become doubles only within the double range; CASE keeps each
+   * cast behind its check (PostgreSQL may reorder WHERE clauses).
+   */
+  async aggregateJsonNumbers(q: JsonNumbersQuery): Promise<JsonNumbersBucket[]> {
+    await (this.#jsonFunction ??= this.#createJsonFunction().catch((e: unknown) => {
+      this.#jsonFunction = undefined;
+      throw e;
+    }));
+    const params: StoreValue[] = [];
+    const json = `t0.${quote(q.json)}`;
+    const time = `t0.${quote(q.time)}`;
+    const where = q.where ? `${this.#compiler.where(q.where, q.table, 't0', params)} AND ` : '';
+    params.push(q.origin);
+    const o = params.length;
+    params.push(q.width);
+    const w = params.length;
+    const text = `WITH RECURSIVE
+      ccs_jdoc(t, v) AS (
+        SELECT ${time}, ccs_json_object(${json}) FROM ${quote(q.table)} t0 WHERE ${where}${time} >= $${o}::bigint),
+      ccs_jmember(t, path, v) AS (
+        SELECT doc.t, j.key, j.value FROM ccs_jdoc AS doc CROSS JOIN LATERAL json_each(doc.v) j
+        UNION ALL
+        SELECT m.t, m.path || '.' || j.key, j.value
+        FROM ccs_jmember AS m CROSS JOIN LATERAL json_each(CASE WHEN json_typeof(m.v) = 'object' THEN m.v END) j),
+      ccs_jnumber(t, path, x) AS (SELECT t, path, CASE WHEN json_typeof(v) = 'number' THEN (v::text)::numeric END FROM ccs_jmember),
+      ccs_jvalue(t, path, x) AS (
+        SELECT t, path, CASE WHEN abs(x) > 1.7976931348623157e308 THEN NULL WHEN abs(x) < 1e-300 THEN 0 ELSE x::float8 END
+        FROM ccs_jnumber WHERE x IS NOT NULL)
+      SELECT path, (t - $${o}::bigint) / $${w}::bigint AS bucket, min(x) AS min, max(x) AS max, sum(x) AS sum, count(*) AS count
+      FROM ccs_jvalue WHERE x IS NOT NULL
+      GROUP BY path, bucket ORDER BY path, bucket`;
+    const rows = await this.#q.raw({ text, params });
+    return rows.map((r) => ({
+      path: String(r['path']),
+      bucket: Number(r['bucket']),
+      min: Number(r['min']),
+      max: Number(r['max']),
+      sum: Number(r['sum']),
+      count: Number(r['count']),
+    }));
+  }
+
+  /**
+   * `text::json` fails on text that is not JSON, and PostgreSQL before 16 has no test for it (`IS JSON`), so the
+   * cast is tried in a function that catches the failure. json_each cannot take \u0000 escapes (no text holds NUL):
+   * they become U+FFFD first, which keeps the document valid. Created once per schema, under the schema lock.
+   */
+  async #createJsonFunction(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(7391)');
+      await client.query(`CREATE OR REPLACE FUNCTION ccs_json_object(doc text) RETURNS json
+        LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $f$
+        BEGIN
+          IF left(ltrim(doc, E' \\t\\r\\n'), 1) <> '{' THEN RETURN NULL; END IF;
+          RETURN replace(doc, '\\u0000', '\\ufffd')::json;
+        EXCEPTION WHEN others THEN
+          RETURN NULL;
+        END $f$`);
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
   }
   insert(table: string, row: Row): Promise<void> {
     return this.#q.insert(table, row);

@@ -141,6 +141,11 @@ export class SqlCompiler {
     return `CREATE ${unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${quote(name)} ON ${quote(t.name)} (${exprs.join(', ')})${where}`;
   }
 
+  /** A condition on `table` (aliased `alias`) for hand-written statements; values go into `params`. */
+  where(c: Condition, table: string, alias: string, params: StoreValue[]): string {
+    return this.condition(c, table, alias, params, 0);
+  }
+
   private operand(o: Operand, table: string, alias: string, params: StoreValue[], depth: number): string {
     switch (o.kind) {
       case 'column':

@@ -2,8 +2,8 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuplicateKeyError } from '../../errors/index.js';
-import { SqlCompiler, type CompiledSql, type Dialect } from '../sql/compile.js';
-import type { Condition, PhysicalTable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
+import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
+import type { Condition, JsonNumbersBucket, JsonNumbersQuery, PhysicalTable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
   placeholder: () => '?',
@@ -115,6 +115,40 @@ export class SqliteStore implements Store {
   }
   async count(q: Pick<SelectQuery, 'table' | 'where'>): Promise<number> {
     return Number(this.#reader.all(this.#compiler.count(q.table, q.where))[0]!['n']);
+  }
+
+  /**
+   * json_each walks each document's members; a recursive step descends into nested objects. `json_valid` first, as
+   * json_each fails on text that is not JSON; CASE keeps the order of those checks. `total` rather than `sum`:
+   * `sum` of integers stops with an error on overflow.
+   */
+  async aggregateJsonNumbers(q: JsonNumbersQuery): Promise<JsonNumbersBucket[]> {
+    const params: StoreValue[] = [];
+    const json = `t0.${quote(q.json)}`;
+    const time = `t0.${quote(q.time)}`;
+    let where = `${time} >= ?`;
+    if (q.where) where = `${this.#compiler.where(q.where, q.table, 't0', params)} AND ${where}`;
+    params.push(q.origin, q.origin, q.width);
+    const text = `WITH RECURSIVE
+      ccs_jdoc(t, v) AS (
+        SELECT ${time}, CASE WHEN json_valid(${json}) THEN CASE WHEN json_type(${json}) = 'object' THEN ${json} END END
+        FROM ${quote(q.table)} t0 WHERE ${where}),
+      ccs_jmember(t, path, type, v) AS (
+        SELECT doc.t, j.key, j.type, j.value FROM ccs_jdoc AS doc, json_each(doc.v) j
+        UNION ALL
+        SELECT m.t, m.path || '.' || j.key, j.type, j.value FROM ccs_jmember AS m, json_each(CASE WHEN m.type = 'object' THEN m.v END) j)
+      SELECT path, (t - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS bucket, min(x) AS min, max(x) AS max, total(x) AS sum, count(*) AS count
+      FROM (SELECT t, path, CASE WHEN type IN ('integer', 'real') THEN v END AS x FROM ccs_jmember)
+      WHERE x IS NOT NULL AND abs(x) <= 1.7976931348623157e308
+      GROUP BY path, bucket ORDER BY path, bucket`;
+    return this.#reader.all({ text, params }).map((r) => ({
+      path: String(r['path']),
+      bucket: Number(r['bucket']),
+      min: Number(r['min']),
+      max: Number(r['max']),
+      sum: Number(r['sum']),
+      count: Number(r['count']),
+    }));
   }
   insert(table: string, row: Row): Promise<void> {
     return this.#exclusive(() => void this.#writer.run(this.#compiler.insert(table, row)));

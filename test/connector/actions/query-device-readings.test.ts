@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { DynamicsWebApi } from 'dynamics-web-api';
 import { engines } from '../../helpers/engines.js';
+import { ADMIN_TOKEN, startServer } from '../../helpers/server.js';
 import { create, rejectsWith, startConnector, type Connector } from '../helpers.js';
 
 const NAME = 'msdyn_IoTHubQueryDeviceReadings';
@@ -73,6 +75,73 @@ for (const engine of engines()) {
       await rejectsWith(query({ ...ok, IoTDeviceId: '00000000-0000-0000-0000-000000000001' }), 404, /msdyn_iotdevice With Id = 00000000-0000-0000-0000-000000000001 Does Not Exist/);
       const { Interval: _, ...noInterval } = ok;
       await rejectsWith(query(noInterval), 400, /Required parameter 'Interval'/);
+    });
+  });
+}
+
+for (const engine of engines()) {
+  describe(`${NAME} over many readings on ${engine.name}`, () => {
+    test('agrees with a reading-by-reading computation over days of readings, mixed with other devices and bodies', async () => {
+      const DAY = 86_400_000;
+      const start = Date.UTC(2031, 2, 1);
+      let now = start;
+      const srv = await startServer(engine, { clock: () => now, settings: { 'rate-limit': '0' } });
+      try {
+        const api = new DynamicsWebApi({ serverUrl: srv.url, onTokenRefresh: async () => ADMIN_TOKEN });
+        const device = await create({ srv, api }, 'msdyn_iotdevices', { msdyn_name: 'Pump 7', msdyn_deviceid: 'pump-7' });
+        // A seeded sequence: the same readings on every run.
+        let seed = 7;
+        const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+        const expected = new Map<string, Map<number, { min: number; max: number; sum: number; count: number }>>();
+        const add = (measure: string, bucket: number, v: number) => {
+          let series = expected.get(measure);
+          if (!series) expected.set(measure, (series = new Map()));
+          const a = series.get(bucket);
+          if (!a) series.set(bucket, { min: v, max: v, sum: v, count: 1 });
+          else Object.assign(a, { min: Math.min(a.min, v), max: Math.max(a.max, v), sum: a.sum + v, count: a.count + 1 });
+        };
+        const sent: Promise<unknown>[] = [];
+        const send = (deviceId: string, body: string) =>
+          sent.push(srv.app.hub.ingest(deviceId, { body: Buffer.from(body), properties: {} }, 'https'));
+        const from = start + DAY / 2;
+        const to = start + 9 * DAY;
+        for (let i = 0; i < 3000; i++) {
+          now = start + Math.floor(random() * 10 * DAY);
+          const temp = Math.round(random() * 400) / 2 - 50;
+          const flow = Math.round(random() * 1000);
+          const kind = i % 10;
+          if (kind === 7) send('pump-7', `not json ${temp}`);
+          else if (kind === 8) send('pump-8', JSON.stringify({ temp: 1000 }));
+          else if (kind === 9) send('pump-7', JSON.stringify({ temp: String(temp), flow: null, on: true }));
+          else {
+            send('pump-7', JSON.stringify(kind % 2 ? { temp } : { temp, line: { flow } }));
+            if (now >= from && now < to) {
+              const bucket = (iv: number) => Math.floor((now - from) / iv);
+              for (const iv of [DAY, DAY / 4]) {
+                add(`${iv}:temp`, bucket(iv), temp);
+                if (kind % 2 === 0) add(`${iv}:line.flow`, bucket(iv), flow);
+              }
+            }
+          }
+        }
+        await Promise.all(sent);
+        for (const [iv, Interval] of [[DAY, 'P1D'], [DAY / 4, 'PT6H']] as const) {
+          const { AggregatedDeviceReadings } = await api.callAction<{ AggregatedDeviceReadings: string }>({
+            actionName: NAME,
+            action: { From: new Date(from).toISOString(), To: new Date(to).toISOString(), IoTDeviceId: device, Interval },
+          });
+          const want: Record<string, Record<string, unknown>> = {};
+          for (const measure of ['line.flow', 'temp']) {
+            want[measure] = {};
+            for (const [b, a] of [...expected.get(`${iv}:${measure}`)!].sort((x, y) => x[0] - y[0])) {
+              want[measure][new Date(from + b * iv).toISOString()] = { min: a.min, max: a.max, avg: a.sum / a.count, sum: a.sum, count: a.count };
+            }
+          }
+          assert.deepEqual(JSON.parse(AggregatedDeviceReadings), { 'Pump 7': want }, Interval);
+        }
+      } finally {
+        await srv.stop();
+      }
     });
   });
 }
