@@ -24,6 +24,7 @@ import { eq, type Row, type Store, type Transaction } from '../../store/index.js
 import type { Operation } from '../../webapi/index.js';
 import { ALERT, ALERT_ID, PARENT } from '../alerts.js';
 import type { ConnectorDeps } from '../deps.js';
+import { isTransaction, retryOnVersionMismatch, syncProcess } from '../case-process/bookkeeping.js';
 import { withTransaction } from '../transaction.js';
 
 export const CREATE_CASE_FROM_IOT_ALERT = 'ccs_CreateCaseFromIoTAlert';
@@ -70,23 +71,26 @@ export function createCreateCaseFromIoTAlert(deps: ConnectorDeps): Operation {
       if (!id) throw new CcsError('BadRequest', `'${CREATE_CASE_FROM_IOT_ALERT}' must be called on one msdyn_iotalert.`);
       const title = typeof params['Title'] === 'string' && params['Title'].trim() !== '' ? params['Title'].trim() : undefined;
       const customerId = typeof params['CustomerId'] === 'string' ? params['CustomerId'].toLowerCase() : undefined;
-      const outcome = await caseForAlert({ store: deps.store, records: ctx.records }, ctx.record, id, { title, customerId });
+      const outcome = await caseForAlert({ store: deps.store, records: ctx.records, clock: deps.clock }, ctx.record, id, { title, customerId });
       return { IncidentId: outcome.incidentId, Created: outcome.created };
     },
   };
 }
 
 /**
- * The case of alert `alertId`, created (or joined, for a child alert) when it has none. Runs in the caller's
- * transaction when there is one, else in its own; record events are published once it commits.
+ * The case of alert `alertId`, created (or joined, for a child alert) when it has none; the alerts linked to it move
+ * to the process stage Create Case. Runs in the caller's transaction when there is one, else in its own (tried again
+ * when another writer changed an alert meanwhile); record events are published once it commits.
  */
-export function caseForAlert(
-  deps: { readonly store: Store; readonly records: RecordsService },
+export async function caseForAlert(
+  deps: { readonly store: Store; readonly records: RecordsService; readonly clock: () => number },
   ctx: RecordContext,
   alertId: string,
   request: CaseRequest = {},
 ): Promise<CaseOutcome> {
-  return withTransaction(deps, ctx, (rc, tx) => new CaseMaker(deps.records, rc, tx, request).caseOf(alertId));
+  const run = () => withTransaction(deps, ctx, (rc, tx) => new CaseMaker(deps.records, rc, tx, request, deps.clock()).caseOf(alertId));
+  if (isTransaction(ctx.db)) return run();
+  return retryOnVersionMismatch(run);
 }
 
 class CaseMaker {
@@ -97,6 +101,7 @@ class CaseMaker {
     private readonly rc: RecordContext,
     private readonly tx: Transaction,
     private readonly request: CaseRequest,
+    private readonly now: number,
   ) {}
 
   async caseOf(alertId: string): Promise<CaseOutcome> {
@@ -140,7 +145,7 @@ class CaseMaker {
       objecttypecode: INCIDENT,
       isdocument: false,
     });
-    await this.records.update(this.rc, ALERT, alertId, { [CASE]: incidentId });
+    await syncProcess(this.records, this.rc, this.tx, alertId, { incidentId }, this.now);
     return { incidentId, created };
   }
 
@@ -183,7 +188,7 @@ class CaseMaker {
       customerid: customer,
       msdyn_iotalert: alertId,
     });
-    await this.records.update(this.rc, ALERT, alertId, { [CASE]: incidentId });
+    await syncProcess(this.records, this.rc, this.tx, alertId, { incidentId }, this.now);
     return incidentId;
   }
 

@@ -12,6 +12,7 @@ import { workflowSeedRows, workflowTables } from './workflow.js';
 
 export { COMMAND_STATUS, IOT_SOURCE } from './iot.js';
 export { REGISTRATION_STATUS } from './core.js';
+export { IOT_TO_CASE_PROCESS, IOT_TO_CASE_PROCESS_ID, IOT_TO_CASE_STAGES } from './process.js';
 
 export const standardTables: TableDef[] = [...coreTables, ...iotTables, ...ccsTables, ...workflowTables, ...processTables, ...webhookTables];
 
