@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type device from 'azure-iot-device';
 import { engines } from '../helpers/engines.js';
-import { connectDevice, create, eventually, retrieve, startConnector, type Connector } from './helpers.js';
+import { connectDevice, create, eventually, rejectsWith, retrieve, startConnector, type Connector } from './helpers.js';
 
 const STATUS = { inProgress: 192350000, sent: 192350001, error: 192350002, delivered: 192350003, expired: 192350004 } as const;
 
@@ -83,7 +83,11 @@ for (const engine of engines()) {
       await c.api.associate({ collection: 'msdyn_iotdevicecommanddefinitions', primaryKey: def, relationshipName: 'msdyn_iotdevicecommandparameters', relatedCollection: 'msdyn_iotpropertydefinitions', relatedKey: param });
       const send = (message: string) => command({ msdyn_message: message, msdyn_deviceid: 'defined-1', 'msdyn_Command@odata.bind': `/msdyn_iotdevicecommanddefinitions(${def})` });
       const reason = async (id: string) => String((await until(id, STATUS.error))['msdyn_commandstatusreason']);
-      assert.match(await reason(await send('{"CommandName":"Set Values",')), /not valid JSON/);
+      // What the row alone shows wrong is refused at create; the server keeps serving.
+      await rejectsWith(send('{"CommandName":"Set Values",'), 400, /The message is not valid JSON, which a command with a command definition \(msdyn_command\) requires: .*\(msdyn_message\)/);
+      await rejectsWith(send('[1, 2]'), 400, /The message must be a JSON object for a command with a command definition/);
+      // An empty message is not JSON either, but only the definition tells whether it is a method's (no payload).
+      assert.match(await reason(await send('')), /The message is not valid JSON, which the command definition 'Set Values' requires/);
       assert.match(await reason(await send('{"CommandName":"Reset","Parameters":{}}')), /'CommandName' is "Reset", but its command definition is 'Set Values'/);
       assert.match(await reason(await send('{"Parameters":{"Temperature":"hot"}}')), /Parameter 'Temperature' .* must be a whole number/);
       assert.match(await reason(await send('{"Parameters":{"Humidity":30}}')), /'Humidity' is not a parameter .*\(parameters: Temperature\)/);
