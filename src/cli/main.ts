@@ -2,6 +2,8 @@ import { createApp } from '../app.js';
 import { ConfigError, loadConfig, parseFlags } from '../config/index.js';
 import { CcsError } from '../errors/index.js';
 import { simulate, SIMULATE_USAGE } from './simulate.js';
+import { deploy, exportCommand, TEMPLATE_USAGE } from './deploy.js';
+import { startDemo, type Demo } from './demo.js';
 
 const USAGE = `Usage: ccs <command> [options]
 
@@ -16,7 +18,7 @@ Commands:
   hub connection-string [--policy <name>]
                                  Print the service connection string (policy iothubowner by default; also
                                  service, device, registryRead, registryReadWrite)
-${SIMULATE_USAGE}
+${SIMULATE_USAGE}${TEMPLATE_USAGE}
 Every command takes --data-dir <dir> (default ./data) and --config <file>.
 start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
   --http-port <port>             HTTP port (default 8080; 0 picks a free one)
@@ -32,25 +34,45 @@ start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
   --mqtts-port <port>            MQTT over TLS for devices (default 8883)
   --https-port <port>            HTTPS for devices, IoT Hub service REST and MQTT over WebSocket (default 8443)
   --bus <url>                    memory (default, in-process) or nats://host:4222 (NATS JetStream)
+  --roles <list>                 What this node runs: api (Web API, console), hub (device listeners, IoT Hub
+                                 service REST), worker (rules, connector processes); default api,hub,worker
   --tls-cert <file> --tls-key <file>
                                  Your own certificate and key; otherwise a private CA in <data-dir>/tls/ issues one
+  --demo                         Deploy examples/thermostat.json and simulate its thermostats: readings, an
+                                 alert, a case and a command within a minute
 `;
 
 async function start(argv: string[]): Promise<void> {
   const config = loadConfig(parseFlags(argv));
   const app = await createApp(config);
   const info = await app.start();
-  const line = `ccs is running: Web API ${info.url}/api/data/v9.2/ · console ${info.url}/ · devices mqtts://${config.hubHostName}:${info.mqttsPort} and https://${config.hubHostName}:${info.httpsPort} · store ${app.store.engine}`;
+  const parts = [
+    ...(info.url ? [`Web API ${info.url}/api/data/v9.2/`, `console ${info.url}/`] : []),
+    ...(info.mqttsPort ? [`devices mqtts://${config.hubHostName}:${info.mqttsPort} and https://${config.hubHostName}:${info.httpsPort}`] : []),
+    `store ${app.store.engine}`,
+    `roles ${info.roles.join(',')}`,
+    ...(info.nodeId ? [`node ${info.nodeId}`] : []),
+  ];
+  const line = `ccs is running: ${parts.join(' · ')}`;
   process.stdout.write(`${line}\n`);
   if (info.generatedAdminToken) {
     process.stdout.write(`Sign in with this admin token (shown once; create more with \`ccs token create --role admin\`):\n  ${info.generatedAdminToken}\n`);
+  }
+  let demo: Demo | undefined;
+  if (config.demo) {
+    try {
+      demo = await startDemo({ app, print: (line) => process.stdout.write(`${line}\n`) });
+    } catch (e) {
+      await app.stop();
+      throw new ConfigError(`--demo: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`${signal} received, shutting down\n`);
-    app.stop().then(
+    (demo?.stop() ?? Promise.resolve()).then(() => app.stop()).then(
       () => process.exit(0),
       (e: unknown) => {
         process.stderr.write(`shutdown failed: ${String(e)}\n`);
@@ -154,6 +176,8 @@ export async function main(argv: string[]): Promise<void> {
     else if (command === 'device') await device(rest);
     else if (command === 'hub') await hubCommand(rest);
     else if (command === 'simulate') await simulate(rest);
+    else if (command === 'deploy') await deploy(rest);
+    else if (command === 'export') await exportCommand(rest);
     else if (command === undefined || command === 'help' || command === '--help') process.stdout.write(USAGE);
     else throw new ConfigError(`Unknown command '${command}'.\n\n${USAGE}`);
   } catch (e) {

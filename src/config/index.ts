@@ -34,9 +34,19 @@ export interface Config {
   readonly tlsKey: string | undefined;
   /** Telemetry older than this many days is deleted (at start, then hourly); 0 keeps it forever. */
   readonly telemetryRetentionDays: number;
+  /**
+   * What this node runs (scale-out, docs/scale-out.md): `api` (Web API and console), `hub` (device listeners and the
+   * IoT Hub service REST), `worker` (rules pipeline and connector processes). Default all three.
+   */
+  readonly roles: readonly NodeRole[];
+  /** `ccs start --demo`: deploy examples/thermostat.json and simulate its thermostats in-process. */
+  readonly demo: boolean;
 }
 
-type Kind = 'string' | 'port' | 'int' | 'optional';
+export type NodeRole = 'api' | 'hub' | 'worker';
+export const NODE_ROLES: readonly NodeRole[] = ['api', 'hub', 'worker'];
+
+type Kind = 'string' | 'port' | 'int' | 'optional' | 'boolean';
 interface Field {
   readonly key: keyof Config;
   readonly flag: string;
@@ -62,6 +72,8 @@ const FIELDS: readonly Field[] = [
   { key: 'tlsCert', flag: 'tls-cert', kind: 'optional' },
   { key: 'tlsKey', flag: 'tls-key', kind: 'optional' },
   { key: 'telemetryRetentionDays', flag: 'telemetry-retention-days', kind: 'int' },
+  { key: 'roles', flag: 'roles', kind: 'string' },
+  { key: 'demo', flag: 'demo', kind: 'boolean' },
 ];
 
 const DEFAULTS = {
@@ -77,6 +89,8 @@ const DEFAULTS = {
   mqttsPort: 8883,
   httpsPort: 8443,
   telemetryRetentionDays: 30,
+  roles: 'api,hub,worker',
+  demo: false,
 } as const;
 
 export class ConfigError extends Error {
@@ -88,6 +102,12 @@ function envName(flag: string): string {
 }
 
 function coerce(field: Field, raw: unknown, source: string): unknown {
+  if (field.kind === 'boolean') {
+    // A flag without a value (`--demo`) arrives as 'true'.
+    if (raw === true || raw === 'true' || raw === '1') return true;
+    if (raw === false || raw === 'false' || raw === '0') return false;
+    throw new ConfigError(`${source}: expected true or false, got '${String(raw)}'`);
+  }
   if (field.kind === 'optional' || field.kind === 'string') {
     if (typeof raw !== 'string' || (field.kind === 'string' && raw === '')) {
       throw new ConfigError(`${source}: expected a non-empty string`);
@@ -125,6 +145,16 @@ export function parseFlags(argv: readonly string[], extra: readonly string[] = [
     out.set(name, value);
   }
   return out;
+}
+
+/** `api,hub,worker` in any order; each role once, at least one. */
+function parseRoles(raw: string): readonly NodeRole[] {
+  const items = raw.split(',').map((r) => r.trim());
+  const bad = items.filter((r) => !(NODE_ROLES as readonly string[]).includes(r));
+  if (bad.length > 0 || new Set(items).size !== items.length) {
+    throw new ConfigError(`--roles / ${envName('roles')}: expected a comma-separated list of ${NODE_ROLES.join(', ')} (each once), got '${raw}'`);
+  }
+  return Object.freeze(NODE_ROLES.filter((r) => items.includes(r)));
 }
 
 export function loadConfig(flags: ReadonlyMap<string, string>, env: NodeJS.ProcessEnv = process.env): Config {
@@ -169,6 +199,7 @@ export function loadConfig(flags: ReadonlyMap<string, string>, env: NodeJS.Proce
   if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?$/.test(hub)) {
     throw new ConfigError(`--hub-hostname / ${envName('hub-hostname')}: expected a host name with an optional :port, got '${hub}'`);
   }
+  values['roles'] = parseRoles(String(values['roles']));
   if ((values['tlsCert'] === undefined) !== (values['tlsKey'] === undefined)) {
     throw new ConfigError('--tls-cert and --tls-key go together: give both or neither');
   }
