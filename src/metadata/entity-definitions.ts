@@ -135,7 +135,7 @@ export function attributeDefinitionJson(table: Table, column: ColumnDef): Record
     IsLogical: false,
     IsValidForCreate: !readOnly,
     IsValidForUpdate: !readOnly && !isPrimaryId,
-    IsValidForRead: true,
+    IsValidForRead: column.isValidForRead !== false,
   };
   switch (column.type) {
     case 'string':

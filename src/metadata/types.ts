@@ -29,6 +29,11 @@ interface ColumnBase {
   readonly requiredLevel?: RequiredLevel;
   /** Set by the platform only (createdon, versionnumber…): rejected on create and update. */
   readonly readOnly?: boolean;
+  /**
+   * `false`: write-only, for secrets (Dataverse's IsValidForRead). Never returned by the Web API, and refused in
+   * `$select`, `$filter` and `$orderby`, so it cannot be read or probed; the platform itself reads it from the store.
+   */
+  readonly isValidForRead?: boolean;
 }
 
 export interface StringColumn extends ColumnBase {

@@ -2,7 +2,7 @@ import { parseDateTime, type ColumnDef, type Model, type Table } from '../metada
 import type { CompareOp, Condition, Operand } from '../store/types.js';
 import type { Expr, Literal } from './ast.js';
 import { and, compare, FALSE, inList, negate, or, TRUE, value } from './conditions.js';
-import { invalidQuery, invalidValue, notImplemented, unknownProperty } from './errors.js';
+import { invalidQuery, invalidValue, notImplemented, notReadable, unknownProperty } from './errors.js';
 import { categoryOf, edmTypeOfColumn, edmTypeOfLiteral, incompatible, literalToStore } from './literals.js';
 import { compileQueryFunction } from './query-functions.js';
 
@@ -292,7 +292,10 @@ export class FilterCompiler {
 /** A property of `table` that holds a value: a column, a lookup's `_x_value`, or a single navigation (its lookup). */
 function columnOf(table: Table, name: string): ColumnDef {
   const column = table.lookupByValueProperty(name) ?? table.column(name);
-  if (column) return column;
+  if (column) {
+    notReadable(column, table.logicalName);
+    return column;
+  }
   const nav = table.navigation(name);
   if (nav?.kind === 'single') {
     // `primarycontactid eq null` compares the lookup itself.

@@ -34,6 +34,13 @@ export function unknownProperty(name: string, table: string): never {
   throw new CcsError('UnknownProperty', `Could not find a property named '${echo(name)}' on type 'Microsoft.Dynamics.CRM.${table}'.`);
 }
 
+/** A write-only column (a secret) named where a query would read it. */
+export function notReadable(column: { readonly logicalName: string; readonly isValidForRead?: boolean }, table: string): void {
+  if (column.isValidForRead === false) {
+    throw new CcsError('InvalidQuery', `The property '${column.logicalName}' of 'Microsoft.Dynamics.CRM.${table}' is write-only: it cannot be read, selected, filtered or sorted on.`);
+  }
+}
+
 export function checkLength(text: string, what: string): void {
   if (text.length > MAX_EXPRESSION_LENGTH) {
     invalidQuery(`The ${what} is too long: ${text.length} characters, at most ${MAX_EXPRESSION_LENGTH} are accepted.`);

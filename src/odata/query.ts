@@ -2,7 +2,7 @@ import { CcsError } from '../errors/index.js';
 import type { Model, Navigation, Table } from '../metadata/index.js';
 import type { Condition, OrderBy } from '../store/types.js';
 import { FilterCompiler } from './compile-filter.js';
-import { echo, invalidQuery, notImplemented, unknownProperty } from './errors.js';
+import { echo, invalidQuery, notImplemented, notReadable, unknownProperty } from './errors.js';
 import { parseExpand } from './expand-syntax.js';
 import { parseFilter, parseOrderBy, type Aliases } from './parser.js';
 
@@ -117,6 +117,7 @@ function compileSelect(text: string, table: Table): string[] | undefined {
     if (name === '*') return undefined;
     if (!name) invalidQuery(`The $select value '${echo(text)}' has an empty item.`);
     const column = table.lookupByValueProperty(name) ?? table.column(name) ?? unknownProperty(name, table.logicalName);
+    notReadable(column, table.logicalName);
     if (!columns.includes(column.logicalName)) columns.push(column.logicalName);
   }
   return columns;
@@ -130,6 +131,7 @@ function compileOrderBy(text: string, table: Table, aliases: Aliases): OrderBy[]
     }
     const name = expr.segments[0]!;
     const column = table.lookupByValueProperty(name) ?? table.column(name) ?? unknownProperty(name, table.logicalName);
+    notReadable(column, table.logicalName);
     return descending ? { column: column.logicalName, descending: true } : { column: column.logicalName };
   });
 }

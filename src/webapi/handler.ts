@@ -417,6 +417,7 @@ export class WebApi {
     const column = table.column(r.column)!;
     const id = await this.#idOf(ctx, table, r.key);
     if (method === 'GET') {
+      if (column.isValidForRead === false) throw new CcsError('BadRequest', `The property '${r.column}' is write-only: it cannot be read.`);
       const row = await this.deps.records.retrieve(ctx, table.logicalName, id, [r.column]);
       const [entity] = await new Serializer(this.deps.records, ctx, AnnotationFilter.fromPrefer(undefined)).entities(table, [{ row: row!, expanded: {} }], [r.column]);
       const prop = isLookup(column) ? `_${r.column}_value` : r.column;

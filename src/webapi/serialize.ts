@@ -89,7 +89,7 @@ export class Serializer {
     const wanted = select ? new Set([table.primaryIdAttribute, ...select]) : undefined;
     // Worked out once per page, not once per row.
     const columns = table.columns
-      .filter((c) => !wanted || wanted.has(c.logicalName))
+      .filter((c) => c.isValidForRead !== false && (!wanted || wanted.has(c.logicalName)))
       .map((c) => ({
         column: c,
         name: c.logicalName,

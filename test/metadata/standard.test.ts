@@ -42,6 +42,11 @@ describe('standard tables', () => {
       msdyn_iotsettings: 'msdyn_iotsettingses',
       msdyn_iotfieldmapping: 'msdyn_iotfieldmappings',
       ccs_iotrule: 'ccs_iotrules',
+      annotation: 'annotations',
+      processstage: 'processstages',
+      msdyn_iottocaseprocess: 'msdyn_iottocaseprocesses',
+      ccs_webhook: 'ccs_webhooks',
+      ccs_webhookdelivery: 'ccs_webhookdeliveries',
     };
     assert.deepEqual(model.tables().map((t) => t.logicalName).sort(), Object.keys(sets).sort());
     for (const [name, set] of Object.entries(sets)) assert.equal(model.tableBySet(set)?.logicalName, name);
