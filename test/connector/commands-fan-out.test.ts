@@ -7,7 +7,9 @@ import { connectDevice, create, eventually, retrieve, startConnector, type Conne
 const STATUS = { inProgress: 192350000, sent: 192350001, error: 192350002, delivered: 192350003, expired: 192350004 } as const;
 
 interface CommandView {
+  msdyn_iotdevicecommandid: string;
   msdyn_commandstatus: number;
+  ccs_responsepayload: string | null;
   msdyn_commandstatusreason: string | null;
   msdyn_deviceid: string | null;
   msdyn_message: string | null;
@@ -30,7 +32,7 @@ for (const engine of engines()) {
         await c.api.retrieveMultiple<CommandView>({
           collection: 'msdyn_iotdevicecommands',
           filter: `_ccs_parentcommand_value eq ${id}`,
-          select: ['msdyn_commandstatus', 'msdyn_commandstatusreason', 'msdyn_deviceid', 'msdyn_message', '_msdyn_device_value', '_ccs_parentcommand_value'],
+          select: ['msdyn_iotdevicecommandid', 'msdyn_commandstatus', 'msdyn_commandstatusreason', 'msdyn_deviceid', 'msdyn_message', '_msdyn_device_value', '_ccs_parentcommand_value', 'ccs_responsepayload'],
           orderBy: ['msdyn_deviceid'],
         })
       ).value;
@@ -144,6 +146,41 @@ for (const engine of engines()) {
       const empty = await create(c, 'msdyn_iotdevicecategories', { msdyn_name: 'Empty' });
       const none = await command({ msdyn_message: 'ping', 'ccs_Category@odata.bind': `/msdyn_iotdevicecategories(${empty})` });
       assert.match(String((await until(none, STATUS.error)).msdyn_commandstatusreason), /^No registered devices to send to: .* of category 'Empty'\./);
+    });
+
+    test('a direct method to a category: each child is a method call; a message the definition refuses fails once, on the parent', async () => {
+      const category = await create(c, 'msdyn_iotdevicecategories', { msdyn_name: 'Valves' });
+      const inCategory = { 'msdyn_Category@odata.bind': `/msdyn_iotdevicecategories(${category})` };
+      const up = await registeredDevice('valve-up', inCategory);
+      await registeredDevice('valve-down', inCategory);
+      const def = await create(c, 'msdyn_iotdevicecommanddefinitions', { msdyn_name: 'Close Valve', ccs_deliverymethod: 192350001, ccs_methodname: 'close' });
+      const param = await create(c, 'msdyn_iotpropertydefinitions', { msdyn_name: 'Percent', msdyn_type: 192350004 });
+      await c.api.associate({ collection: 'msdyn_iotdevicecommanddefinitions', primaryKey: def, relationshipName: 'msdyn_iotdevicecommandparameters', relatedCollection: 'msdyn_iotpropertydefinitions', relatedKey: param });
+      const client = await connectDevice(c, up);
+      try {
+        client.onDeviceMethod('probe', (_req, res) => void res.send(200, null));
+        client.onDeviceMethod('close', (req, res) => void res.send(200, { closed: (req.payload as { Parameters: { Percent: number } }).Parameters.Percent }));
+        await c.srv.app.hub.invokeMethod('valve-up', { methodName: 'probe', payload: null, connectTimeoutInSeconds: 30, responseTimeoutInSeconds: 30 });
+        const toValves = (message: string) =>
+          command({ msdyn_message: message, 'msdyn_Command@odata.bind': `/msdyn_iotdevicecommanddefinitions(${def})`, 'ccs_Category@odata.bind': `/msdyn_iotdevicecategories(${category})` });
+
+        const parent = await toValves('{"CommandName":"Close Valve","Parameters":{"Percent":80}}');
+        // Error as soon as a child fails; the reason follows the other child until it is answered too.
+        const failed = await eventually(async () => {
+          const s = await read(parent);
+          return s.msdyn_commandstatus === STATUS.error && /1 delivered/.test(String(s.msdyn_commandstatusreason)) ? s : undefined;
+        }, 10_000, 'one child answered, one failed');
+        assert.match(String(failed.msdyn_commandstatusreason), /^1 of 2 devices failed \(1 delivered, 1 in error\)\. 'valve-down': Device 'valve-down' is not online \(404 DeviceNotOnline\)/);
+        const kids = await childrenOf(parent);
+        assert.deepEqual(kids.map((k) => [k.msdyn_deviceid, k.msdyn_commandstatus]), [['valve-down', STATUS.error], ['valve-up', STATUS.delivered]]);
+        assert.deepEqual(JSON.parse(String(kids[1]!.ccs_responsepayload)), { closed: 80 });
+
+        const refused = await toValves('{"Parameters":{"Percent":"most"}}');
+        assert.match(String((await until(refused, STATUS.error)).msdyn_commandstatusreason), /^Parameter 'Percent' of the command 'Close Valve' must be a whole number\.$/);
+        assert.deepEqual(await childrenOf(refused), [], 'no child was created');
+      } finally {
+        await client.close();
+      }
     });
 
     test('a category with send to all: the category narrows the connected devices', async () => {

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DynamicsWebApi } from 'dynamics-web-api';
 import type device from 'azure-iot-device';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/index.js';
 import { engines } from '../helpers/engines.js';
 import { ADMIN_TOKEN, startServer, type TestServer } from '../helpers/server.js';
 import { connectDevice, create, eventually, retrieve, type Connector } from './helpers.js';
@@ -39,7 +41,22 @@ for (const engine of engines()) {
         for (const id of [single, fan]) assert.equal((await retrieve(first, 'msdyn_iotdevicecommands', id, ['msdyn_commandstatus']))['msdyn_commandstatus'], STATUS.inProgress);
         await first.srv.stop({ drop: false });
 
-        second = connector(await startServer(engine, { storeUrl: first.srv.storeUrl, dataDir: first.srv.dataDir }));
+        // An app that is built but not started (a one-off CLI command against the store) leaves them alone.
+        const flags = new Map(Object.entries({ 'data-dir': first.srv.dataDir, store: first.srv.storeUrl, 'log-level': 'silent' }));
+        const cli = await createApp(loadConfig(flags, {}));
+        await cli.stop(); // waits for any work its command process had started
+        const reader = await createApp(loadConfig(flags, {}));
+        try {
+          for (const id of [single, fan, calling]) {
+            const row = await reader.records.retrieve(reader.system, 'msdyn_iotdevicecommand', id, ['msdyn_commandstatus']);
+            assert.equal(row?.['msdyn_commandstatus'], id === calling ? STATUS.sent : STATUS.inProgress);
+          }
+        } finally {
+          await reader.stop();
+        }
+
+        // Ten minutes later: no live process can still be sending them.
+        second = connector(await startServer(engine, { storeUrl: first.srv.storeUrl, dataDir: first.srv.dataDir, clock: () => Date.now() + 10 * 60_000 }));
         const s = second;
         const until = (id: string, wanted: number) =>
           eventually(async () => {

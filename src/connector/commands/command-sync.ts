@@ -32,18 +32,27 @@
  * customer asset, gets one child command per registered device (`ccs_parentcommand` = it), each sent as above. The
  * parent's status summarises its children's (./summary.ts) and is recomputed whenever one of theirs changes.
  *
- * After a restart: commands still In Progress are sent (a fan-out creates only the children it had not created yet);
- * fan-out parents are summarised again; method calls that were under way (Sent, their answer lost with the process)
- * become Error. A crash between queueing a message and writing Sent sends it again on start (the device sees the
- * same message id twice).
+ * On start (`resume()`, called once the app serves, not when a CLI command merely builds it): commands In Progress for
+ * over 30 s are sent (younger ones when they reach that age: sending takes milliseconds, so an older one is not being
+ * sent by any live process); a fan-out creates only the children it had not created yet; resumed method calls wait up
+ * to their response timeout for the device to reconnect. Method calls left Sent for longer than their connect and
+ * response timeouts (their answer was lost with the process) become Error. Sent fan-out parents are summarised again.
  *
  * Validation: a message that cannot be a definition's (not JSON, not a JSON object) is refused at create with a 400;
  * what needs the definition read (its name, its parameters, a C2D command with an empty message) makes the command
- * Error with the reason. A direct-method definition whose method name the hub would refuse is refused at create and
- * update (400).
+ * Error with the reason (a fan-out parent fails once, before creating children). A direct-method definition whose
+ * method name the hub would refuse is refused at create and update (400).
  *
- * Not done: in a deployment of several processes, each sends the commands created through it, and each sends again on
- * start every command still In Progress, including those another running process is sending.
+ * Not done, or weak:
+ * - A crash between queueing a message and writing Sent sends it again on start: the device sees the same message
+ *   id twice. Nothing dedupes it.
+ * - In a scale-out installation each api/worker node sends the commands created through it; a node that restarts
+ *   during another node's fan-out of more than 30 s can create duplicate children (no lock on the parent).
+ * - Children are created one by one; a category of many thousand devices takes that many creates before the parent
+ *   is summarised.
+ * - A method's answer is Delivered whatever its status code; a 4xx/5xx answer is not an Error (read
+ *   `ccs_responsestatus`).
+ * - Commands cannot be cancelled; a C2D message queued for an offline device stays queued until it expires.
  */
 import { CcsError } from '../../errors/index.js';
 import type { Hub } from '../../hub/index.js';
@@ -89,6 +98,10 @@ const MIN_METHOD_TIMEOUT_SECONDS = 5;
 const MAX_METHOD_TIMEOUT_SECONDS = 300;
 /** How long a connected device may take to subscribe to methods (the SDK subscribes after it connects). */
 const SUBSCRIBE_GRACE_SECONDS = 5;
+/** A command In Progress for longer than this is not being sent by any live process (sending takes milliseconds). */
+const RESUME_GRACE_MS = 30_000;
+/** Beyond a method call's connect and response timeouts: time to write its outcome. */
+const METHOD_SLACK_SECONDS = 10;
 /** The hub's expiry is inclusive of its clock reading; a little slack keeps the timer from firing before it. */
 const EXPIRY_SLACK_MS = 100;
 
@@ -109,10 +122,20 @@ const COLUMNS = [
 ];
 
 /**
- * Starts sending commands and following their delivery, and sends what a previous run left In Progress; returns the
- * stop function (waits for work in hand, including method calls waiting for their answer).
+ * The running command process: call it to stop (it waits for work in hand, including method calls waiting for their
+ * answer); `resume()` takes up what a previous run left (see the header), once.
  */
-export function startCommandSync(deps: CommandSyncDeps): () => Promise<void> {
+export interface CommandSync {
+  (): Promise<void>;
+  /**
+   * Call when the process starts serving, not when it is merely built: a one-off command of the CLI that builds the
+   * app against the store of a running server must not send that server's commands or fail its method calls.
+   */
+  resume(): Promise<void>;
+}
+
+/** Starts sending new commands and following their delivery. */
+export function startCommandSync(deps: CommandSyncDeps): CommandSync {
   const { records, system, log, hub } = deps;
   const clock = deps.clock ?? Date.now;
   const defaultTtl = deps.defaultTtlSeconds ?? DEFAULT_COMMAND_TTL_SECONDS;
@@ -190,16 +213,9 @@ export function startCommandSync(deps: CommandSyncDeps): () => Promise<void> {
     const t = await target(row);
     if ('problem' in t) return fail(t.problem);
     const message = typeof row['msdyn_message'] === 'string' ? row['msdyn_message'] : '';
-    let definition: CommandDefinition | undefined;
-    if (typeof row['msdyn_command'] === 'string') {
-      definition = await loadDefinition(records, system, row['msdyn_command']);
-      if (!definition) return fail(`The command definition ${row['msdyn_command']} does not exist.`);
-      // A method may take no payload; a message always has a body, which a definition wants to be its JSON.
-      if (!(definition.delivery === 'method' && message === '')) {
-        const problem = await checkAgainstDefinition(records, system, definition, message);
-        if (problem) return fail(problem);
-      }
-    }
+    const checked = await definitionOf(row);
+    if ('problem' in checked) return fail(checked.problem);
+    const definition = checked.definition;
     const deviceIdColumn = row[HUB_ID] !== t.deviceId ? { [HUB_ID]: t.deviceId } : {};
     if (definition?.delivery === 'method') return callMethod(id, row, t.deviceId, t.identity, definition, message, deviceIdColumn, resumed);
 
@@ -235,8 +251,7 @@ export function startCommandSync(deps: CommandSyncDeps): () => Promise<void> {
     deviceIdColumn: Record<string, unknown>,
     resumed: boolean,
   ): Promise<void> {
-    const ttl = row[TTL_COLUMN];
-    const timeoutS = Math.min(MAX_METHOD_TIMEOUT_SECONDS, Math.max(MIN_METHOD_TIMEOUT_SECONDS, typeof ttl === 'number' ? ttl : DEFAULT_METHOD_TIMEOUT_SECONDS));
+    const timeoutS = methodTimeout(row[TTL_COLUMN]);
     // After a restart devices are reconnecting: give them the response timeout to come back. Otherwise a device that
     // is not connected fails at once, as IoT Hub's invoke does; a connected one gets a moment to subscribe.
     const connectS = resumed ? timeoutS : identity.connectionState === 'Connected' ? Math.min(SUBSCRIBE_GRACE_SECONDS, timeoutS) : 0;
@@ -272,8 +287,32 @@ export function startCommandSync(deps: CommandSyncDeps): () => Promise<void> {
     }
   }
 
+  /** The command's definition (undefined when it names none), or why its message cannot be sent. */
+  async function definitionOf(row: Row): Promise<{ definition: CommandDefinition | undefined } | { problem: string }> {
+    const definitionId = row['msdyn_command'];
+    if (typeof definitionId !== 'string') return { definition: undefined };
+    const definition = await loadDefinition(records, system, definitionId);
+    if (!definition) return { problem: `The command definition ${definitionId} does not exist.` };
+    const message = typeof row['msdyn_message'] === 'string' ? row['msdyn_message'] : '';
+    // A method may take no payload; a message always has a body, which a definition wants to be its JSON.
+    if (definition.delivery === 'method' && message === '') return { definition };
+    const problem = await checkAgainstDefinition(records, system, definition, message);
+    return problem ? { problem } : { definition };
+  }
+
+  async function definitionProblem(row: Row): Promise<string | undefined> {
+    const checked = await definitionOf(row);
+    return 'problem' in checked ? checked.problem : undefined;
+  }
+
   /** Creates the children a fan-out command has not created yet, then summarises them. */
   async function fanOut(id: string, row: Row): Promise<void> {
+    // A message its definition refuses would fail on every device: say so once, on the parent.
+    const problem = await definitionProblem(row);
+    if (problem) {
+      await setStatus(id, COMMAND_STATUS_VALUE.error, problem);
+      return;
+    }
     const found = await fanOutTargets(records, system, row);
     if ('problem' in found) {
       await setStatus(id, COMMAND_STATUS_VALUE.error, found.problem);
@@ -389,36 +428,59 @@ export function startCommandSync(deps: CommandSyncDeps): () => Promise<void> {
     }
   }
 
-  /** What a previous run left behind: method calls whose answer it lost, commands not sent, parents not summarised. */
+  /**
+   * What a previous run left behind: commands not sent, method calls whose answer was lost, parents not summarised.
+   * Another node of a scale-out installation may be working on the same commands right now, so a command is taken up
+   * only once no live process can still be handling it: In Progress for longer than RESUME_GRACE_MS (sending takes
+   * milliseconds), or a method call Sent for longer than its longest possible wait (connect plus response timeout).
+   * Younger ones are looked at again when they reach that age.
+   */
   async function resume(): Promise<void> {
     const v = COMMAND_STATUS_VALUE;
+    const work: Promise<void>[] = [];
+    const at = (id: string, when: number, fn: () => Promise<void>) => {
+      if (stopped) return;
+      const wait = when - clock();
+      if (wait <= 0) {
+        work.push(run(id, fn));
+        return;
+      }
+      const key = `resume:${id}`;
+      const timer = setTimeout(() => {
+        timers.delete(key);
+        void run(id, fn);
+      }, wait);
+      timer.unref();
+      timers.set(key, timer);
+    };
+    const modified = (row: Row) => Number(row['modifiedon'] ?? 0);
+
     const methodDefinitions = await records.query(system, DEFINITION, { columns: [], where: eq(DELIVERY_COLUMN, DELIVERY_METHOD.method) });
     const definitionIds = methodDefinitions.map((d) => String(d['msdyn_iotdevicecommanddefinitionid']));
     for (const ids of chunks(definitionIds)) {
-      const stale = await records.query(system, COMMAND, { columns: [HUB_ID], where: and(eq(STATUS_COLUMN, v.sent), isIn('msdyn_command', ids)) });
-      for (const s of stale) {
-        const id = String(s[COMMAND_ID]);
-        if (stopped) return;
-        if (calling.has(id)) continue;
-        await run(id, async () => {
-          const row = await load(id);
-          if (row?.[STATUS_COLUMN] !== v.sent || calling.has(id)) return;
+      const calls = await records.query(system, COMMAND, { columns: [TTL_COLUMN, 'modifiedon'], where: and(eq(STATUS_COLUMN, v.sent), isIn('msdyn_command', ids)) });
+      for (const call of calls) {
+        const id = String(call[COMMAND_ID]);
+        const longest = (2 * methodTimeout(call[TTL_COLUMN]) + METHOD_SLACK_SECONDS) * 1000;
+        at(id, modified(call) + longest, async () => {
+          const row = await records.retrieve(system, COMMAND, id, [STATUS_COLUMN, HUB_ID, 'modifiedon']);
+          if (row?.[STATUS_COLUMN] !== v.sent || calling.has(id) || modified(row) !== modified(call)) return;
           await setStatus(id, v.error, `The server stopped while waiting for device '${String(row[HUB_ID] ?? '')}' to answer the method; its answer, if any, was lost. Create the command again to call the method again.`);
         });
       }
     }
-    const pending = await records.query(system, COMMAND, { columns: [], where: eq(STATUS_COLUMN, v.inProgress), orderBy: [{ column: 'createdon' }] });
+    const pending = await records.query(system, COMMAND, { columns: ['modifiedon'], where: eq(STATUS_COLUMN, v.inProgress), orderBy: [{ column: 'createdon' }] });
     for (const p of pending) {
-      if (stopped) return;
       const id = String(p[COMMAND_ID]);
-      await run(id, () => send(id, true));
+      at(id, modified(p) + RESUME_GRACE_MS, () => send(id, true));
     }
-    // A child's change may have been written without its parent's summary.
+    // A child's change may have been written without its parent's summary (recomputing it is harmless anywhere).
     const parents = await records.query(system, COMMAND, {
       columns: [SEND_TO_ALL, CATEGORY, PARENT_COMMAND, 'msdyn_device', HUB_ID, 'msdyn_customerasset'],
       where: and(eq(STATUS_COLUMN, v.sent), eq(PARENT_COMMAND, null)),
     });
     for (const p of parents) if (isFanOut(p)) queueSummary(String(p[COMMAND_ID]));
+    await Promise.all(work);
   }
 
   const offRecords = records.onEvent((e) => {
@@ -437,8 +499,8 @@ export function startCommandSync(deps: CommandSyncDeps): () => Promise<void> {
   const offC2d = hub.on('c2d', (deviceId, messageId, outcome) => {
     if (isGuid(messageId)) void run(messageId.toLowerCase(), () => feedback(messageId.toLowerCase(), deviceId, outcome));
   });
-  track(resume());
-  return async () => {
+  let resumed: Promise<void> | undefined;
+  const stop = async () => {
     stopped = true;
     offRecords();
     offC2d();
@@ -448,6 +510,21 @@ export function startCommandSync(deps: CommandSyncDeps): () => Promise<void> {
     timers.clear();
     while (chains.size > 0 || side.size > 0) await Promise.all([...chains.values(), ...side]);
   };
+  return Object.assign(stop, {
+    resume(): Promise<void> {
+      if (!resumed) {
+        resumed = stopped ? Promise.resolve() : resume();
+        track(resumed);
+      }
+      return resumed;
+    },
+  });
+}
+
+/** A method's response timeout: `ccs_timetolive` within IoT Hub's 5–300 s, else 30 s. */
+function methodTimeout(ttl: unknown): number {
+  const seconds = typeof ttl === 'number' ? ttl : Number(ttl ?? DEFAULT_METHOD_TIMEOUT_SECONDS) || DEFAULT_METHOD_TIMEOUT_SECONDS;
+  return Math.min(MAX_METHOD_TIMEOUT_SECONDS, Math.max(MIN_METHOD_TIMEOUT_SECONDS, seconds));
 }
 
 function isJson(text: string): boolean {
