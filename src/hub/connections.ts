@@ -1,7 +1,7 @@
 import type { Row, Store } from '../store/types.js';
 import type { LiveConnection } from './registry.js';
 import { DEVICE_TABLE } from './tables.js';
-import { eq } from '../store/index.js';
+import { and, compare, eq, isNull, or } from '../store/index.js';
 import type { ConnectionState, DeviceChannel, DeviceStatusUpdate } from './types.js';
 
 interface Entry {
@@ -21,6 +21,13 @@ export interface ConnectionTracker {
   attach(channel: DeviceChannel): DeviceChannel | undefined;
   /** Removes `channel` if it still holds its device; true when it did. */
   detach(channel: DeviceChannel): boolean;
+  /**
+   * Forgets `channel` without recording a disconnection: a connection on another node took the device over, so the
+   * device is still connected (there). True when `channel` held its device.
+   */
+  release(channel: DeviceChannel): boolean;
+  /** Records the held device as connected again (written with the next flush), e.g. after its presence was lost. */
+  markConnected(deviceId: string): void;
   touch(deviceId: string): void;
   live(deviceId: string): LiveConnection | undefined;
   channels(): IterableIterator<DeviceChannel>;
@@ -36,7 +43,17 @@ export interface ConnectionTracker {
  * transaction per flush) so that a burst of connects or a stream of telemetry does not turn into a write per event.
  * Last activity is written only when it moved by `activityWriteMs`; readers on this node see the in-memory value.
  */
-export function createConnectionTracker(opts: { store: Store; clock: () => number; activityWriteMs?: number }): ConnectionTracker {
+export function createConnectionTracker(opts: {
+  store: Store;
+  clock: () => number;
+  activityWriteMs?: number;
+  /**
+   * Scale-out: several nodes write connection states of the same devices (a device moves from one node to another),
+   * so a state is written only over an older one: a late "Disconnected" from the node a device left never overwrites
+   * the "Connected" of the node it moved to.
+   */
+  newerStateWins?: boolean;
+}): ConnectionTracker {
   const { store, clock } = opts;
   const activityWriteMs = opts.activityWriteMs ?? 60_000;
   const holders = new Map<string, DeviceChannel>();
@@ -75,6 +92,16 @@ export function createConnectionTracker(opts: { store: Store; clock: () => numbe
       setState(channel.deviceId, 'Disconnected');
       return true;
     },
+    release(channel) {
+      if (holders.get(channel.deviceId) !== channel) return false;
+      holders.delete(channel.deviceId);
+      entries.delete(channel.deviceId);
+      dirty.delete(channel.deviceId);
+      return true;
+    },
+    markConnected(deviceId) {
+      if (holders.has(deviceId)) setState(deviceId, 'Connected');
+    },
     touch(deviceId) {
       const e = entry(deviceId);
       const now = clock();
@@ -95,6 +122,8 @@ export function createConnectionTracker(opts: { store: Store; clock: () => numbe
         const e = entries.get(id);
         if (e) writes.push({ id, e, state: e.state, activity: e.lastActivityTime });
       }
+      /** State writes that a newer state from another node kept out (or whose identity is gone). */
+      const skipped = new Set<string>();
       try {
         await store.transaction(async (tx) => {
           for (const w of writes) {
@@ -102,7 +131,12 @@ export function createConnectionTracker(opts: { store: Store; clock: () => numbe
               w.state === undefined
                 ? { lastactivitytime: w.activity }
                 : { connectionstate: w.state, connectionstateupdatedtime: w.e.updatedTime ?? null, lastactivitytime: w.activity };
-            await tx.update(DEVICE_TABLE.name, values, eq('deviceid', w.id));
+            const updatedTime = w.e.updatedTime;
+            const conditional = opts.newerStateWins === true && w.state !== undefined && updatedTime !== undefined;
+            const where = conditional
+              ? and(eq('deviceid', w.id), or(isNull('connectionstateupdatedtime'), compare('connectionstateupdatedtime', 'le', updatedTime)))
+              : eq('deviceid', w.id);
+            if ((await tx.update(DEVICE_TABLE.name, values, where)) === 0 && conditional) skipped.add(w.id);
           }
         });
       } catch (e) {
@@ -115,7 +149,7 @@ export function createConnectionTracker(opts: { store: Store; clock: () => numbe
         // A disconnected device that has been written needs no memory here any more.
         if (w.e.state !== 'Connected' && !holders.has(w.id) && !dirty.has(w.id)) entries.delete(w.id);
       }
-      return writes.map((w) => ({ deviceId: w.id, connectionState: w.state, lastActivityTime: w.activity }));
+      return writes.filter((w) => !skipped.has(w.id)).map((w) => ({ deviceId: w.id, connectionState: w.state, lastActivityTime: w.activity }));
     },
   };
 }

@@ -1,11 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { telemetrySubject, type Bus } from '../bus/index.js';
 import { CcsError } from '../errors/index.js';
 import { DURATION_BUCKETS, type Metrics } from '../metrics/index.js';
 import type { Store } from '../store/types.js';
+import { C2D_TABLE, DEVICE_TABLE, HUB_TABLES } from './tables.js';
 import { createC2dDispatcher, createC2dQueue, type C2dOutcome } from './c2d.js';
+import { createCluster, OwnerGoneError, OwnerTimeoutError, type Cluster, type HubClusterOptions, type HubEventMessage, type NodeRequest } from './cluster.js';
 import { createConnectionTracker } from './connections.js';
-import { createMethodInvoker } from './methods.js';
+import { checkMethodRequest, createMethodInvoker, METHOD_DEFAULT_TIMEOUT_S } from './methods.js';
 import { createRegistry, notFound } from './registry.js';
 import {
   buildDeviceConnectionString,
@@ -16,11 +19,10 @@ import {
   resourceCovers,
   stripPort,
 } from './sas.js';
-import { DEVICE_TABLE, HUB_TABLES } from './tables.js';
-import { eq } from '../store/index.js';
+import { and, chunks, compare, eq, isIn, isNull, or } from '../store/index.js';
 import { createTelemetryLog } from './telemetry-log.js';
 import { createTwinStore, type StoredTwin } from './twins.js';
-import type { AccessPolicy, DeviceChannel, DeviceIdentity, Hub, HubEvents, PolicyRight, Twin } from './types.js';
+import type { AccessPolicy, DeviceChannel, DeviceIdentity, DeviceStatusUpdate, Hub, HubEvents, MethodRequest, MethodResponse, PolicyRight, Twin } from './types.js';
 
 /** Default MQTT over TLS port; a connection string names any other in its HostName. */
 export const DEFAULT_MQTTS_PORT = 8883;
@@ -54,15 +56,31 @@ export interface HubDeps {
   readonly telemetryRetentionDays?: number;
   /**
    * Marks every stored "Connected" identity disconnected on start: right for the all-in-one server, where a
-   * connection cannot outlive the process; scale-out nodes share the table and must not.
+   * connection cannot outlive the process; scale-out nodes share the table and must not. Default: true without
+   * `cluster`, false with it.
    */
   readonly resetConnectionsOnStart?: boolean;
+  /**
+   * Scale-out (cluster.ts): this hub is one node of several sharing the store and the bus. Device operations (C2D,
+   * direct methods, desired properties) reach the device on whichever node holds its connection, and events go to the
+   * nodes that process them. Without it the hub is alone: everything is local, as in the all-in-one server.
+   */
+  readonly cluster?: HubClusterOptions;
+  /** Scale-out: how often a hub node looks for queued C2D messages of the devices it holds (a missed notification). */
+  readonly c2dScanMs?: number;
 }
 
 /** What the hub offers beyond the `Hub` contract to the composition root, the CLI and tests. */
 export interface HubRuntime extends Hub {
   /** Telemetry group-commit counters: groups written and records in them. */
   readonly telemetryStats: { readonly groups: number; readonly records: number };
+  /** Scale-out: this node's id; undefined for a hub alone. */
+  readonly nodeId: string | undefined;
+  /**
+   * Scale-out: joins the installation (registers the node, answers routed requests when it holds connections,
+   * follows events when it processes them). Call before devices may connect. Does nothing for a hub alone.
+   */
+  join(): Promise<void>;
 }
 
 /** Telemetry retention when none is configured (issue 4: 30 days), and how often it is applied. */
@@ -84,7 +102,25 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
   let mqttsPort = deps.mqttsPort ?? DEFAULT_MQTTS_PORT;
 
   const listeners: { [E in keyof HubEvents]: Set<HubEvents[E]> } = { connection: new Set(), status: new Set(), reported: new Set(), c2d: new Set() };
+  let cluster: Cluster | undefined;
+  /** Largest batch of status updates in one event message between nodes. */
+  const STATUS_CHUNK = 500;
+  /**
+   * Raises a hub event. Alone, to this process's listeners; in scale-out, to the bus, from which exactly one node that
+   * processes events (possibly this one) hands it to its listeners.
+   */
   function emit<E extends keyof HubEvents>(event: E, ...args: Parameters<HubEvents[E]>): void {
+    if (cluster) {
+      if (event === 'status') {
+        for (const part of chunks(args[0] as readonly DeviceStatusUpdate[], STATUS_CHUNK)) cluster.publishEvent({ event, args: [part] });
+      } else {
+        cluster.publishEvent({ event, args });
+      }
+      return;
+    }
+    emitLocal(event, ...args);
+  }
+  function emitLocal<E extends keyof HubEvents>(event: E, ...args: Parameters<HubEvents[E]>): void {
     for (const l of listeners[event]) {
       try {
         (l as (...a: Parameters<HubEvents[E]>) => void)(...args);
@@ -95,7 +131,7 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
   }
 
   await store.syncSchema(HUB_TABLES);
-  if (deps.resetConnectionsOnStart ?? true) {
+  if (deps.resetConnectionsOnStart ?? !deps.cluster) {
     await store.update(DEVICE_TABLE.name, { connectionstate: 'Disconnected', connectionstateupdatedtime: clock() }, eq('connectionstate', 'Connected'));
   }
 
@@ -109,7 +145,9 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
   const authFailures = m?.counter('ccs_hub_auth_failures_total', 'Refused SAS authentications.', ['kind']);
   let connected = 0;
 
-  const tracker = createConnectionTracker({ store, clock });
+  const tracker = createConnectionTracker({ store, clock, newerStateWins: deps.cluster !== undefined });
+  /** Scale-out: the id of each local connection, as recorded in the presence table. */
+  const connectionIds = new WeakMap<DeviceChannel, { id: string; at: number }>();
   const registry = createRegistry({
     store,
     clock,
@@ -117,6 +155,7 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
     onRevoked: (id, reason) => {
       const c = tracker.channel(id);
       if (c) c.close(reason);
+      else notifyOwner(id, { op: 'close', deviceId: id, reason });
     },
   });
   await registry.init();
@@ -166,11 +205,14 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
     );
   const flushTimer = setInterval(() => void flushStatus(), deps.flushIntervalMs ?? 1000);
   flushTimer.unref();
+  // Housekeeping of shared tables belongs to the nodes that hold connections (all of them do it; it is idempotent).
+  const housekeeping = !deps.cluster || deps.cluster.holdsConnections;
   const purgeTimer = setInterval(() => {
     queue.purgeExpired().catch((e: unknown) => log.error({ err: e }, 'purging expired cloud-to-device messages failed'));
   }, 60_000);
   purgeTimer.unref();
-  const retentionMs = (deps.telemetryRetentionDays ?? DEFAULT_TELEMETRY_RETENTION_DAYS) * 86_400_000;
+  if (!housekeeping) clearInterval(purgeTimer);
+  const retentionMs = housekeeping ? (deps.telemetryRetentionDays ?? DEFAULT_TELEMETRY_RETENTION_DAYS) * 86_400_000 : 0;
   let retention: Promise<unknown> = Promise.resolve();
   const applyRetention = () => {
     retention = retention.then(() =>
@@ -215,12 +257,154 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
   function pushDesired(deviceId: string, change: { patch: Record<string, unknown>; version: number } | undefined): void {
     if (!change) return;
     const c = tracker.channel(deviceId);
-    if (!c) return; // a device fetches its twin on connect; IoT Hub does not queue desired patches
+    // A device fetches its twin on connect; IoT Hub does not queue desired patches.
+    if (!c) return notifyOwner(deviceId, { op: 'desired', deviceId, patch: change.patch, version: change.version });
     try {
       c.sendDesiredPatch({ ...change.patch, $version: change.version }, change.version);
     } catch (e) {
       log.warn({ err: e, deviceId }, 'sending a desired-properties patch failed');
     }
+  }
+
+  // ---- scale-out --------------------------------------------------------------------------------------------------
+
+  /** Tells the node holding the device, if another one does, about something for the device. Best effort. */
+  function notifyOwner(deviceId: string, request: NodeRequest): void {
+    if (!cluster) return;
+    const c = cluster;
+    void (async () => {
+      const owner = await c.owner(deviceId);
+      if (!owner || owner.nodeId === c.nodeId) return;
+      await c.send(owner, request);
+    })().catch((e: unknown) => {
+      if (!(e instanceof OwnerGoneError)) log.warn({ err: e, deviceId, op: request.op }, 'telling the node that holds the device failed');
+    });
+  }
+
+  /** New C2D messages for the device: deliver them from here if the device is here, else tell its node. */
+  function kickC2d(deviceId: string): void {
+    if (tracker.channel(deviceId)) dispatcher.kick(deviceId);
+    else notifyOwner(deviceId, { op: 'c2d', deviceId });
+  }
+
+  /** A connection on another node took the device over: this node lets go of its connection without a disconnection. */
+  function dropLocal(channel: DeviceChannel, reason: string): void {
+    if (tracker.release(channel)) connectedGauge?.set(--connected);
+    methods.channelClosed(channel);
+    dispatcher.abandon(channel);
+    try {
+      channel.close(reason);
+    } catch (e) {
+      log.warn({ err: e, deviceId: channel.deviceId }, 'closing the replaced connection failed');
+    }
+  }
+
+  function claim(channel: DeviceChannel): void {
+    const c = cluster;
+    const cid = connectionIds.get(channel);
+    if (!c || !cid) return;
+    c.claim(channel.deviceId, cid.id, cid.at).then(
+      (outcome) => {
+        if (outcome === 'superseded' && tracker.channel(channel.deviceId) === channel) dropLocal(channel, 'a newer connection for this device took over');
+      },
+      (e: unknown) => log.error({ err: e, deviceId: channel.deviceId }, 'recording where the device is connected failed'),
+    );
+  }
+
+  /** A request routed here by another node. */
+  async function handleNodeRequest(request: NodeRequest): Promise<unknown> {
+    const { deviceId } = request;
+    switch (request.op) {
+      case 'c2d':
+        dispatcher.kick(deviceId);
+        return true;
+      case 'desired': {
+        const c = tracker.channel(deviceId);
+        if (c) c.sendDesiredPatch({ ...request.patch, $version: request.version }, request.version);
+        return c !== undefined;
+      }
+      case 'method':
+        // Only this node's connection: a routed call is never routed again.
+        return methods.invoke(deviceId, request.request);
+      case 'drop': {
+        const c = tracker.channel(deviceId);
+        if (!c || connectionIds.get(c)?.id !== request.connectionId) return false;
+        dropLocal(c, 'another connection for this device took over');
+        return true;
+      }
+      case 'close': {
+        const c = tracker.channel(deviceId);
+        if (c) c.close(request.reason);
+        return c !== undefined;
+      }
+    }
+  }
+
+  /**
+   * A direct method wherever the device is connected: here, or on the node its presence names. While the device is
+   * connected nowhere, it waits up to `connectTimeoutInSeconds` for it to connect somewhere.
+   */
+  async function invokeRouted(c: Cluster, deviceId: string, request: MethodRequest): Promise<MethodResponse> {
+    checkMethodRequest(request);
+    const deadline = Date.now() + (request.connectTimeoutInSeconds ?? 0) * 1000;
+    const responseS = request.responseTimeoutInSeconds ?? METHOD_DEFAULT_TIMEOUT_S;
+    for (;;) {
+      const connectS = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      const here = { ...request, connectTimeoutInSeconds: connectS };
+      if (tracker.channel(deviceId)) return methods.invoke(deviceId, here);
+      const owner = await c.owner(deviceId);
+      if (owner && owner.nodeId !== c.nodeId) {
+        try {
+          // The owner answers within its own timeouts (GatewayTimeout, DeviceNotOnline); the margin covers the trip.
+          return (await c.send(owner, { op: 'method', deviceId, request: here }, (responseS + connectS) * 1000 + 5_000)) as MethodResponse;
+        } catch (e) {
+          if (e instanceof OwnerTimeoutError) {
+            throw new CcsError('GatewayTimeout', `Timed out waiting for the response from device '${deviceId}' to method '${request.methodName}'.`);
+          }
+          if (!(e instanceof OwnerGoneError)) throw e;
+          // The node is gone with the connection: the device may connect again elsewhere within the connect timeout.
+        }
+      }
+      if (Date.now() >= deadline || closed) throw new CcsError('DeviceNotOnline', `Timed out waiting for device '${deviceId}' to connect.`);
+      await new Promise((r) => setTimeout(r, Math.min(250, Math.max(1, deadline - Date.now()))));
+    }
+  }
+
+  /** Queued C2D messages of devices held here, in case a notification from another node was missed. */
+  async function scanC2d(): Promise<void> {
+    const held = [...tracker.channels()].map((c) => c.deviceId);
+    const now = clock();
+    for (const part of chunks(held)) {
+      const rows = await store.select({
+        table: C2D_TABLE.name,
+        columns: ['deviceid'],
+        where: and(isIn('deviceid', part), compare('expirytime', 'gt', now), or(isNull('lockeduntil'), compare('lockeduntil', 'le', now))),
+      });
+      for (const id of new Set(rows.map((r) => String(r['deviceid'])))) dispatcher.kick(id);
+    }
+  }
+  let scanTimer: NodeJS.Timeout | undefined;
+
+  if (deps.cluster) {
+    cluster = createCluster({
+      store,
+      bus,
+      clock,
+      log,
+      options: deps.cluster,
+      handle: handleNodeRequest,
+      deliverEvent: (m: HubEventMessage) => emitLocal(m.event, ...(m.args as Parameters<HubEvents[typeof m.event]>)),
+      onOrphaned: (updates) => {
+        for (const u of updates) emit('connection', u.deviceId, 'Disconnected', clock());
+        emit('status', updates);
+      },
+      onPresenceLost: () => {
+        for (const c of tracker.channels()) {
+          tracker.markConnected(c.deviceId);
+          claim(c);
+        }
+      },
+    });
   }
 
   function unauthorized(message: string): CcsError {
@@ -291,6 +475,7 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
 
     attach(channel) {
       if (closed) throw new CcsError('DeviceNotOnline', 'The hub is shutting down.');
+      if (cluster) connectionIds.set(channel, { id: randomUUID(), at: clock() });
       const old = tracker.attach(channel);
       if (old) {
         // One connection per device: the newer one takes over (IoT Hub error 400027 on the old one).
@@ -305,6 +490,7 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
         connectedGauge?.set(++connected);
         emit('connection', channel.deviceId, 'Connected', clock());
       }
+      claim(channel);
       dispatcher.kick(channel.deviceId);
       methods.channelReady(channel.deviceId);
       let attached = true;
@@ -317,6 +503,9 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
           connectedGauge?.set(--connected);
           emit('connection', channel.deviceId, 'Disconnected', clock());
         }
+        const cid = connectionIds.get(channel);
+        // Compare-and-set on the connection id: a connection that took over keeps its presence.
+        if (cluster && cid) cluster.release(channel.deviceId, cid.id).catch((e: unknown) => log.error({ err: e, deviceId: channel.deviceId }, 'removing the device presence failed'));
       };
     },
 
@@ -360,19 +549,34 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
       else methods.channelReady(deviceId);
     },
 
+    get nodeId() {
+      return cluster?.nodeId;
+    },
+
+    async join() {
+      if (!cluster) return;
+      await cluster.join();
+      if (deps.cluster?.holdsConnections && !scanTimer && !closed) {
+        scanTimer = setInterval(() => {
+          scanC2d().catch((e: unknown) => log.error({ err: e }, 'looking for queued cloud-to-device messages failed'));
+        }, deps.c2dScanMs ?? 15_000);
+        scanTimer.unref();
+      }
+    },
+
     // ---- service side ------------------------------------------------------------------------------------------
 
     async sendC2d(deviceId, message) {
       await mustExist(deviceId);
       const queued = await queue.enqueue(deviceId, message);
-      dispatcher.kick(deviceId);
+      kickC2d(deviceId);
       return queued;
     },
 
     async invokeMethod(deviceId, request) {
       await mustExist(deviceId);
       try {
-        const res = await methods.invoke(deviceId, request);
+        const res = cluster ? await invokeRouted(cluster, deviceId, request) : await methods.invoke(deviceId, request);
         methodsTotal?.inc({ result: 'answered' });
         return res;
       } catch (e) {
@@ -451,12 +655,20 @@ export async function createHub(deps: HubDeps): Promise<HubRuntime> {
       clearInterval(flushTimer);
       clearInterval(purgeTimer);
       clearInterval(retentionTimer);
+      clearInterval(scanTimer);
       dispatcher.close();
       methods.close();
       await telemetry.flush();
       await dispatcher.idle();
-      for (const c of [...tracker.channels()]) tracker.detach(c);
+      const releases: Promise<unknown>[] = [];
+      for (const c of [...tracker.channels()]) {
+        tracker.detach(c);
+        const cid = connectionIds.get(c);
+        if (cluster && cid) releases.push(cluster.release(c.deviceId, cid.id).catch((e: unknown) => log.error({ err: e, deviceId: c.deviceId }, 'removing the device presence failed')));
+      }
+      await Promise.all(releases);
       await flushStatus();
+      await cluster?.leave();
       await retention;
     },
   };

@@ -4,6 +4,7 @@
  */
 export type * from './types.js';
 export { createHub, DEFAULT_MQTTS_PORT, DEFAULT_TELEMETRY_RETENTION_DAYS, type HubDeps, type HubRuntime } from './hub.js';
+export { createNodeId, isNodeId, type HubClusterOptions } from './cluster.js';
 export {
   buildDeviceConnectionString,
   buildServiceConnectionString,

@@ -33,6 +33,24 @@ function checkSeconds(value: unknown, name: string, min: number, max: number): v
   }
 }
 
+/**
+ * Checks a method request (name, timeouts, payload size) and returns the payload as it goes to the device. A node
+ * that routes the call to another checks it first, so a bad request fails the same way wherever the device is.
+ */
+export function checkMethodRequest(request: MethodRequest): Buffer {
+  // The name becomes a topic level ($iothub/methods/POST/{name}/): no level separators or wildcards.
+  if (typeof request.methodName !== 'string' || request.methodName === '' || request.methodName.length > 256 || /[/#+\u0000-\u001f]/.test(request.methodName)) {
+    throw new CcsError('ArgumentInvalid', `Invalid method name '${String(request.methodName)}'.`);
+  }
+  checkSeconds(request.responseTimeoutInSeconds, 'responseTimeoutInSeconds', MIN_TIMEOUT_S, MAX_TIMEOUT_S);
+  checkSeconds(request.connectTimeoutInSeconds, 'connectTimeoutInSeconds', 0, MAX_TIMEOUT_S);
+  const body = Buffer.from(request.payload === undefined ? 'null' : JSON.stringify(request.payload), 'utf8');
+  if (body.length > METHOD_MAX_PAYLOAD_BYTES) {
+    throw new CcsError('MessageTooLarge', `Method payload is ${body.length} bytes; the limit is ${METHOD_MAX_PAYLOAD_BYTES}.`);
+  }
+  return body;
+}
+
 function parsePayload(payload: Buffer): unknown {
   if (payload.length === 0) return null;
   const text = payload.toString('utf8');
@@ -85,16 +103,7 @@ export function createMethodInvoker(opts: { readonly channelOf: (deviceId: strin
 
   return {
     async invoke(deviceId, request) {
-      // The name becomes a topic level ($iothub/methods/POST/{name}/): no level separators or wildcards.
-      if (typeof request.methodName !== 'string' || request.methodName === '' || request.methodName.length > 256 || /[/#+\u0000-\u001f]/.test(request.methodName)) {
-        throw new CcsError('ArgumentInvalid', `Invalid method name '${String(request.methodName)}'.`);
-      }
-      checkSeconds(request.responseTimeoutInSeconds, 'responseTimeoutInSeconds', MIN_TIMEOUT_S, MAX_TIMEOUT_S);
-      checkSeconds(request.connectTimeoutInSeconds, 'connectTimeoutInSeconds', 0, MAX_TIMEOUT_S);
-      const body = Buffer.from(request.payload === undefined ? 'null' : JSON.stringify(request.payload), 'utf8');
-      if (body.length > METHOD_MAX_PAYLOAD_BYTES) {
-        throw new CcsError('MessageTooLarge', `Method payload is ${body.length} bytes; the limit is ${METHOD_MAX_PAYLOAD_BYTES}.`);
-      }
+      const body = checkMethodRequest(request);
       let channel = ready(deviceId);
       const connectS = request.connectTimeoutInSeconds ?? 0;
       if (!channel && connectS > 0) channel = await waitForChannel(deviceId, connectS * 1000);

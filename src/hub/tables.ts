@@ -114,4 +114,36 @@ export const COUNTER_TABLE: PhysicalTable = {
   indexes: [],
 };
 
-export const HUB_TABLES: readonly PhysicalTable[] = [DEVICE_TABLE, POLICY_TABLE, TWIN_TABLE, C2D_TABLE, TELEMETRY_TABLE, COUNTER_TABLE];
+/**
+ * Scale-out: the nodes of an installation (one row per running process, written at start and by its heartbeat), so
+ * that a node that stopped without saying so can be recognised by its stale heartbeat.
+ */
+export const NODE_TABLE: PhysicalTable = {
+  name: 'ccs_hubnode',
+  primaryKey: 'nodeid',
+  columns: [
+    { name: 'nodeid', type: 'text' },
+    { name: 'roles', type: 'text' },
+    { name: 'startedtime', type: 'bigint' },
+    { name: 'heartbeattime', type: 'bigint' },
+  ],
+  indexes: [{ columns: ['heartbeattime'] }],
+};
+
+/**
+ * Scale-out: which node holds each connected device's connection. `connectionid` names the connection, so that every
+ * change is a compare-and-set on it: a node only ever removes or replaces the connection it read.
+ */
+export const PRESENCE_TABLE: PhysicalTable = {
+  name: 'ccs_hubpresence',
+  primaryKey: 'deviceid',
+  columns: [
+    { name: 'deviceid', type: 'text' },
+    { name: 'nodeid', type: 'text' },
+    { name: 'connectionid', type: 'text' },
+    { name: 'connectedtime', type: 'bigint' },
+  ],
+  indexes: [{ columns: ['nodeid'] }],
+};
+
+export const HUB_TABLES: readonly PhysicalTable[] = [DEVICE_TABLE, POLICY_TABLE, TWIN_TABLE, C2D_TABLE, TELEMETRY_TABLE, COUNTER_TABLE, NODE_TABLE, PRESENCE_TABLE];
