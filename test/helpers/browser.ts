@@ -74,5 +74,10 @@ export async function signIn(page: Page, url: string, token: string): Promise<vo
   await page.goto(`${url}/`);
   await page.getByLabel('Token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+/** Waits until nothing on the page says it is loading (the event stream keeps the network busy for good). */
+export async function settled(page: Page): Promise<void> {
+  await page.locator('.loading').first().waitFor({ state: 'detached' });
 }

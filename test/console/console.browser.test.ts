@@ -1,0 +1,317 @@
+/**
+ * The agent console in a real browser (Debian's Chromium through playwright-core), against the real server and
+ * devices on the Azure IoT device SDK. Skipped, with the reason, when Chromium is not installed.
+ *
+ * Every main page is saved under test-results/console/; with CCS_UPDATE_DOCS_SCREENSHOT=1 the dashboard is also
+ * copied to docs/console.png for the README.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import device from 'azure-iot-device';
+import deviceMqtt from 'azure-iot-device-mqtt';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { browserSkipReason, ensureConsoleBuilt, launchBrowser, newContext, ROOT, screenshot, settled, signIn } from '../helpers/browser.js';
+import { engines } from '../helpers/engines.js';
+import { ADMIN_TOKEN, startServer, type TestServer } from '../helpers/server.js';
+
+const skip = browserSkipReason();
+if (skip) test('agent console in a browser', { skip }, () => undefined);
+
+async function post(srv: TestServer, path: string, body: unknown): Promise<string> {
+  const res = await srv.fetch(path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  assert.ok(res.ok, `${path}: ${res.status} ${await res.text()}`);
+  return /\(([0-9a-f-]{36})\)/.exec(res.headers.get('odata-entityid') ?? '')?.[1] ?? '';
+}
+
+async function getJson<T>(srv: TestServer, path: string): Promise<T> {
+  const res = await srv.fetch(path);
+  assert.equal(res.status, 200, `${path}: ${await res.clone().text()}`);
+  return (await res.json()) as T;
+}
+
+async function connect(srv: TestServer, deviceId: string): Promise<device.Client> {
+  const client = device.Client.fromConnectionString(await srv.app.hub.deviceConnectionString(deviceId), deviceMqtt.Mqtt);
+  await client.setOptions({ ca: srv.app.tls().ca });
+  await client.open();
+  return client;
+}
+
+/** Sends a reading every `ms` until stopped (a simulated thermostat). */
+function stream(client: device.Client, reading: () => Record<string, number>, ms = 300): () => Promise<void> {
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      await client.sendEvent(new device.Message(JSON.stringify(reading())));
+      await new Promise((r) => setTimeout(r, ms));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+  };
+}
+
+/** Waits until `probe` (run in the page) returns true; fails with `what` otherwise. */
+async function until(page: Page, probe: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > end) throw new Error(`${what}: not reached within ${ms} ms`);
+    await page.waitForTimeout(100);
+  }
+}
+
+for (const engine of skip ? [] : engines()) {
+  describe(`agent console in Chromium on ${engine.name}`, () => {
+    let srv: TestServer;
+    let browser: Browser;
+    let context: BrowserContext;
+    let page: Page;
+    let thermo: device.Client;
+    const shot = (name: string) => screenshot(page, engine.name === 'sqlite' ? name : `${engine.name}-${name}`);
+    const errors: string[] = [];
+
+    before(async () => {
+      ensureConsoleBuilt();
+      srv = await startServer(engine, { settings: { 'rate-limit': '0' } });
+      browser = await launchBrowser();
+      context = await newContext(browser);
+      page = await context.newPage();
+      page.on('pageerror', (e) => errors.push(String(e)));
+      // The fleet: an account, a category with a command, a registered thermostat, and a rule.
+      const account = await post(srv, 'accounts', { name: 'Contoso Coffee' });
+      const category = await post(srv, 'msdyn_iotdevicecategories', { msdyn_name: 'Thermostats' });
+      const definition = await post(srv, 'msdyn_iotdevicecommanddefinitions', { msdyn_name: 'Set Temperature' });
+      const parameter = await post(srv, 'msdyn_iotpropertydefinitions', { msdyn_name: 'Target', msdyn_type: 192350004 });
+      await post(srv, `msdyn_iotdevicecommanddefinitions(${definition})/msdyn_iotdevicecommandparameters/$ref`, { '@odata.id': `${srv.url}/api/data/v9.2/msdyn_iotpropertydefinitions(${parameter})` });
+      await post(srv, `msdyn_iotdevicecategories(${category})/msdyn_iotdevicecategorycommands/$ref`, { '@odata.id': `${srv.url}/api/data/v9.2/msdyn_iotdevicecommanddefinitions(${definition})` });
+      const dev = await post(srv, 'msdyn_iotdevices', {
+        msdyn_name: 'Thermostat 1', msdyn_deviceid: 'thermo-1',
+        'msdyn_Account@odata.bind': `/accounts(${account})`, 'msdyn_Category@odata.bind': `/msdyn_iotdevicecategories(${category})`,
+      });
+      await post(srv, 'msdyn_RegisterIoTDevice', { IoTDeviceIds: dev });
+      await post(srv, 'ccs_iotrules', { ccs_name: 'Too hot', ccs_condition: JSON.stringify({ measure: 'Temperature', op: 'gt', value: 70 }) });
+      thermo = await connect(srv, 'thermo-1');
+      await thermo.sendEvent(new device.Message(JSON.stringify({ Temperature: 65, Humidity: 40 })));
+    });
+    after(async () => {
+      await thermo?.close();
+      await browser?.close();
+      await srv?.stop();
+    });
+
+    test('the main story: sign in, a new alert appears live, case, command Delivered, new device with a moving chart', async () => {
+      await signIn(page, srv.url, ADMIN_TOKEN);
+      await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+      await page.locator('.live.on').waitFor();
+      assert.equal(await page.getByTestId('latest-alerts').count(), 0, 'no alert yet');
+
+      // A reading over the rule's threshold: the alert shows up on the open dashboard without a reload.
+      await thermo.sendEvent(new device.Message(JSON.stringify({ Temperature: 81.5, Humidity: 41 })));
+      const alertLink = page.getByTestId('latest-alerts').getByRole('link', { name: /Temperature reading of 81\.5/ });
+      await alertLink.waitFor();
+      await until(page, async () => (await page.getByTestId('kpi-active').textContent())?.startsWith('1') ?? false, 'active alert count 1');
+      await shot('dashboard');
+      if (engine.name === 'sqlite' && process.env['CCS_UPDATE_DOCS_SCREENSHOT']) copyFileSync(join(ROOT, 'test-results/console/dashboard.png'), join(ROOT, 'docs/console.png'));
+
+      // The alert list, then the alert.
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts' }).click();
+      await page.getByTestId('alerts-table').getByRole('link', { name: /Temperature reading of 81\.5/ }).waitFor();
+      await shot('alerts');
+      await page.getByTestId('alerts-table').getByRole('link', { name: /Temperature reading of 81\.5/ }).click();
+      await page.getByRole('heading', { level: 1, name: /Temperature reading of 81\.5/ }).waitFor();
+      await page.getByRole('group', { name: 'Alert data' }).getByText('"readingtype"').waitFor();
+      await page.getByTestId('alert-readings').waitFor();
+      await page.getByRole('list', { name: 'IoT Alert to Case process' }).waitFor();
+      await shot('alert');
+      const alertUrl = page.url();
+      const alertId = /alerts\/([0-9a-f-]{36})/.exec(alertUrl)![1]!;
+
+      // Create a case from the alert: the case page opens, and the alert links to it.
+      await page.getByRole('button', { name: 'Create case' }).click();
+      await page.getByLabel('Case title').fill('Thermostat 1 overheating');
+      await page.getByRole('form', { name: 'Create a case' }).getByRole('button', { name: 'Create case' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Thermostat 1 overheating' }).waitFor();
+      await page.getByRole('link', { name: /Temperature reading of 81\.5/ }).first().waitFor();
+      await page.getByTestId('case-readings').waitFor();
+      await shot('case');
+      const alertRow = await getJson<Record<string, unknown>>(srv, `msdyn_iotalerts(${alertId})?$select=_msdyn_case_value`);
+      assert.match(String(alertRow['_msdyn_case_value']), /^[0-9a-f-]{36}$/, 'the alert points at its case');
+
+      // Send a command from the alert, built from the category's command definition.
+      await page.goto(alertUrl);
+      await page.getByRole('link', { name: /Open case/ }).waitFor();
+      const received = new Promise<device.Message>((resolve) => thermo.on('message', (m: device.Message) => resolve(m)));
+      await page.getByRole('button', { name: 'Send command' }).click();
+      await page.getByLabel('Command', { exact: true }).selectOption({ label: 'Set Temperature' });
+      await page.getByLabel('Target').fill('68');
+      await page.getByRole('form', { name: 'Send a command' }).getByRole('button', { name: 'Send command' }).click();
+      const message = await received;
+      assert.deepEqual(JSON.parse(message.getData().toString()), { CommandName: 'Set Temperature', Parameters: { Target: 68 } });
+      await thermo.complete(message);
+      await page.getByTestId('alert-commands').getByText('Delivered').waitFor();
+      await shot('alert-command-delivered');
+
+      // Register a new device from the console; once it streams, its live chart moves.
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Devices' }).click();
+      await page.getByTestId('devices-table').waitFor();
+      await shot('devices');
+      await page.getByRole('button', { name: 'New device' }).click();
+      await page.getByLabel('Name', { exact: true }).fill('Thermostat 2');
+      await page.getByLabel('Device ID').fill('thermo-2');
+      await page.getByLabel('Category').first().selectOption({ label: 'Thermostats' });
+      await page.getByRole('button', { name: 'Create device' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Thermostat 2' }).waitFor();
+      await page.getByTestId('registration-status').getByText('Registered').waitFor();
+      await page.getByTestId('registration-history').getByText('Register').first().waitFor();
+      await page.getByTestId('live-readings').getByText('Waiting for readings').waitFor();
+      const second = await connect(srv, 'thermo-2');
+      let t = 60;
+      const stop = stream(second, () => ({ Temperature: (t += 0.5) }));
+      try {
+        const readings = () => page.getByTestId('live-readings').getAttribute('data-readings').then(Number);
+        await until(page, async () => (await readings()) >= 2, 'two live readings');
+        await page.getByTestId('live-chart').waitFor();
+        const first = Number(await page.getByTestId('live-chart').getAttribute('data-points'));
+        await until(page, async () => Number(await page.getByTestId('live-chart').getAttribute('data-points')) > first, 'the live chart gains points');
+        await page.getByText('Connected', { exact: true }).first().waitFor();
+        await shot('device');
+      } finally {
+        await stop();
+        await second.close();
+      }
+      assert.deepEqual(errors, [], 'no script errors in the page');
+    });
+
+    test('the other main pages render: rules, categories, cases, workflows, settings, tokens', async () => {
+      const nav = page.getByRole('navigation', { name: 'Main' });
+      for (const [label, heading, name] of [
+        ['Rules', 'Rules', 'rules'],
+        ['Categories', 'Categories', 'categories'],
+        ['Cases', 'Cases', 'cases'],
+        ['Workflows', 'Workflows', 'workflows'],
+        ['Settings', 'Settings', 'settings'],
+        ['Tokens', 'Tokens', 'tokens'],
+      ] as const) {
+        await nav.getByRole('link', { name: label, exact: true }).click();
+        await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+        await settled(page);
+        await shot(name);
+      }
+      await page.getByRole('link', { name: 'Too hot' }).first().waitFor({ state: 'detached' }).catch(() => undefined);
+      await nav.getByRole('link', { name: 'Rules', exact: true }).click();
+      await page.getByRole('link', { name: 'Too hot' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Rule: Too hot' }).waitFor();
+      await page.getByRole('button', { name: 'Preview on the last hour' }).click();
+      await page.getByTestId('rule-preview').getByText(/1 alert in the last hour|alerts in the last hour/).waitFor();
+      await shot('rule');
+      assert.deepEqual(errors, []);
+    });
+
+    test('a rule with an unknown operator: the Web API’s message at the condition, the input kept', async () => {
+      await page.goto(`${srv.url}/#/rules/new`);
+      await page.getByLabel('Name', { exact: true }).fill('Bad rule');
+      const condition = '{"measure":"Temperature","op":"hotter","value":70}';
+      await page.getByLabel('Condition (JSON)').fill(condition);
+      await page.getByRole('button', { name: 'Create rule' }).click();
+      const error = page.locator('[data-field="ccs_condition"] .field-error');
+      await error.waitFor();
+      assert.match((await error.textContent()) ?? '', /ccs_condition: 'op' must be one of gt, ge, lt, le, eq, ne/);
+      assert.equal(await page.getByLabel('Condition (JSON)').inputValue(), condition, 'the condition as typed');
+      assert.equal(await page.getByLabel('Name', { exact: true }).inputValue(), 'Bad rule');
+      assert.equal(await page.getByLabel('Condition (JSON)').getAttribute('aria-invalid'), 'true');
+      await shot('rule-error');
+      // Nothing was stored, and a corrected condition goes through.
+      assert.equal((await getJson<{ value: unknown[] }>(srv, "ccs_iotrules?$filter=ccs_name eq 'Bad rule'")).value.length, 0);
+      await page.getByLabel('Condition (JSON)').fill('{"measure":"Temperature","op":"gt","value":90}');
+      await page.getByRole('button', { name: 'Create rule' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Rule: Bad rule' }).waitFor();
+    });
+
+    test('a command with invalid JSON: the error at the message field, the input kept, nothing sent', async () => {
+      const [dev] = (await getJson<{ value: { msdyn_iotdeviceid: string }[] }>(srv, "msdyn_iotdevices?$filter=msdyn_deviceid eq 'thermo-1'")).value;
+      const before = (await getJson<{ value: unknown[] }>(srv, `msdyn_iotdevicecommands?$filter=_msdyn_device_value eq ${dev!.msdyn_iotdeviceid}`)).value.length;
+      await page.goto(`${srv.url}/#/devices/${dev!.msdyn_iotdeviceid}`);
+      await page.getByRole('button', { name: 'Send command' }).click();
+      await page.getByLabel('Raw JSON').check();
+      const raw = '{"CommandName": "Set Temperature", "Parameters": {"Target": 68}';
+      await page.getByLabel('Message (JSON)').fill(raw);
+      await page.getByRole('form', { name: 'Send a command' }).getByRole('button', { name: 'Send command' }).click();
+      const error = page.locator('[data-field="raw"] .field-error');
+      await error.waitFor();
+      assert.match((await error.textContent()) ?? '', /The message is not valid JSON/);
+      assert.equal(await page.getByLabel('Message (JSON)').inputValue(), raw);
+      await shot('command-error');
+      const afterCount = (await getJson<{ value: unknown[] }>(srv, `msdyn_iotdevicecommands?$filter=_msdyn_device_value eq ${dev!.msdyn_iotdeviceid}`)).value.length;
+      assert.equal(afterCount, before, 'no command was created');
+    });
+
+    test('menus follow the role: an agent sees no admin pages, a read-only user no buttons that write', async () => {
+      const agent = await srv.app.tokens.create({ role: 'agent', name: 'Agent' });
+      const readonly = await srv.app.tokens.create({ role: 'readonly', name: 'Viewer' });
+      const ctx = await newContext(browser);
+      const p = await ctx.newPage();
+      try {
+        await signIn(p, srv.url, agent.token);
+        const nav = p.getByRole('navigation', { name: 'Main' });
+        for (const present of ['Dashboard', 'Alerts', 'Devices', 'Cases', 'Rules', 'Categories']) await nav.getByRole('link', { name: present, exact: true }).waitFor();
+        for (const absent of ['Workflows', 'Settings', 'Tokens']) assert.equal(await nav.getByRole('link', { name: absent, exact: true }).count(), 0, `${absent} hidden for agents`);
+        await p.goto(`${srv.url}/#/tokens`);
+        await p.getByText(/does not give access to Tokens/).waitFor();
+        await p.getByRole('button', { name: 'Sign out' }).click();
+        await signIn(p, srv.url, readonly.token);
+        await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Devices', exact: true }).click();
+        await p.getByTestId('devices-table').waitFor();
+        assert.equal(await p.getByRole('button', { name: 'New device' }).count(), 0);
+        await p.getByRole('link', { name: 'Rules', exact: true }).click();
+        await p.getByRole('heading', { level: 1, name: 'Rules' }).waitFor();
+        assert.equal(await p.getByRole('link', { name: 'New rule' }).count(), 0);
+        // A wrong token gets the Web API's message at the token field.
+        await p.getByRole('button', { name: 'Sign out' }).click();
+        await p.getByLabel('Token').fill('not-a-token');
+        await p.getByRole('button', { name: 'Sign in' }).click();
+        await p.locator('[data-field="token"] .field-error').getByText(/not valid or has been revoked/).waitFor();
+      } finally {
+        await ctx.close();
+      }
+    });
+
+    test('usable at tablet width and by keyboard', async () => {
+      const ctx = await newContext(browser, { width: 768, height: 1024 });
+      const p = await ctx.newPage();
+      try {
+        await signIn(p, srv.url, ADMIN_TOKEN);
+        await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
+        // The navigation folds behind a Menu button; the page does not scroll sideways.
+        const menu = p.getByRole('button', { name: 'Menu' });
+        await menu.waitFor();
+        assert.equal(await menu.getAttribute('aria-expanded'), 'false');
+        const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflow <= 1, `no horizontal scroll at 768 px (overflow ${overflow} px)`);
+        await settled(p);
+        await screenshot(p, engine.name === 'sqlite' ? 'tablet-dashboard' : `${engine.name}-tablet-dashboard`);
+        // Keyboard: the skip link comes first, then the menu opens with Enter and its links take focus.
+        await p.keyboard.press('Tab');
+        assert.equal(await p.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+        await menu.focus();
+        await p.keyboard.press('Enter');
+        assert.equal(await menu.getAttribute('aria-expanded'), 'true');
+        let inNav = false;
+        for (let i = 0; i < 4 && !inNav; i++) {
+          await p.keyboard.press('Tab');
+          inNav = await p.evaluate(() => !!document.activeElement?.closest('nav#nav'));
+        }
+        assert.ok(inNav, 'a navigation link takes focus after the Menu button');
+        assert.equal(await p.evaluate(() => document.activeElement?.textContent), 'Dashboard');
+        await p.goto(`${srv.url}/#/alerts`);
+        await p.getByTestId('alerts-table').waitFor();
+        const overflowAlerts = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        assert.ok(overflowAlerts <= 1, `the alert list fits at 768 px (overflow ${overflowAlerts} px)`);
+        await screenshot(p, engine.name === 'sqlite' ? 'tablet-alerts' : `${engine.name}-tablet-alerts`);
+      } finally {
+        await ctx.close();
+      }
+    });
+  });
+}
