@@ -25,11 +25,13 @@ export function TimeChart(props: {
   bars?: boolean;
   /** A vertical marker (seconds), e.g. the alert time. */
   marker?: number;
+  /** The time axis' extent (seconds): a chart of a fixed window shows the whole window, however few points it has. */
+  xRange?: readonly [number, number];
   testId?: string;
 }): JSX.Element {
   const host = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const key = props.series.map((s) => s.label).join('|') + (props.bars ? ':bars' : '') + (props.marker ?? '');
+  const key = props.series.map((s) => s.label).join('|') + (props.bars ? ':bars' : '') + (props.marker ?? '') + (props.xRange?.join('-') ?? '');
 
   useEffect(() => {
     const el = host.current;
@@ -49,6 +51,7 @@ export function TimeChart(props: {
         })),
       ],
       axes: [{ stroke: '#333' }, { stroke: '#333', size: 60 }],
+      ...(props.xRange ? { scales: { x: { time: true, range: [props.xRange[0], props.xRange[1]] as [number, number] } } } : {}),
       legend: { show: true },
       cursor: { drag: { x: true, y: false } },
       hooks: marker !== undefined

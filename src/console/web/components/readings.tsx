@@ -68,6 +68,7 @@ export function ReadingsChart(props: { deviceRecordId: string; from: number; to:
       series={view.names.map((n) => ({ label: `${n} (${aggregate})` }))}
       data={view.data}
       marker={props.marker !== undefined ? props.marker / 1000 : undefined}
+      xRange={[props.from / 1000, props.to / 1000]}
       label={props.label}
       summary={`${view.names.join(', ')}: ${points} points, ${aggregate} per ${interval}.`}
       testId={props.testId}

@@ -159,8 +159,9 @@ export function Dashboard(): JSX.Element {
                 data={[views.xs, views.ys]}
                 bars
                 height={200}
+                xRange={[views.xs[0]! - range.bucket / 2000, views.xs[views.xs.length - 1]! + range.bucket / 2000]}
                 label={`Alerts over time, ${range.label.toLowerCase()}`}
-                summary={`${s.inRange.toLocaleString()} alerts ${range.label.toLowerCase()}${s.alerts.length < s.inRange ? ` (chart and breakdowns from the latest ${s.alerts.length.toLocaleString()})` : ''}.`}
+                summary={`${s.inRange.toLocaleString()} ${s.inRange === 1 ? 'alert' : 'alerts'} ${range.label.toLowerCase()}${s.alerts.length < s.inRange ? ` (chart and breakdowns from the latest ${s.alerts.length.toLocaleString()})` : ''}.`}
               />
             </Section>
             <Section title="By type">

@@ -315,6 +315,8 @@ interface PreviewResult {
   readonly data: AlignedData;
   readonly names: string[];
   readonly readings: number;
+  readonly from: number;
+  readonly to: number;
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: number): void {
@@ -395,7 +397,7 @@ function RulePreview(props: { form: RuleForm; devices: Row[] }): JSX.Element {
       if (state) firings.push(...evaluator.tick(state, to).firings);
       const names = Object.keys(readings);
       const data = [times.map((t) => t / 1000), ...names.map((n) => times.map((t) => readings[n]![new Date(t).toISOString()]?.avg ?? null))] as AlignedData;
-      setResult({ firings, data, names, readings: times.length });
+      setResult({ firings, data, names, readings: times.length, from, to });
     } catch (e) {
       setError((e as Error).message);
     } finally {
@@ -431,7 +433,7 @@ function RulePreview(props: { form: RuleForm; devices: Row[] }): JSX.Element {
               ? 'The device sent no readings in the last hour.'
               : `${result.firings.length === 0 ? 'No alert' : result.firings.length === 1 ? '1 alert' : `${result.firings.length} alerts`} in the last hour (${result.readings} readings checked).`}
           </p>
-          {result.names.length > 0 && <TimeChart series={result.names.map((n) => ({ label: n }))} data={result.data} height={180} label="Readings of the last hour used by the preview" />}
+          {result.names.length > 0 && <TimeChart series={result.names.map((n) => ({ label: n }))} data={result.data} height={180} xRange={[result.from / 1000, result.to / 1000]} label="Readings of the last hour used by the preview" />}
           {result.firings.length > 0 && (
             <ul class="plain-list">
               {result.firings.slice(0, 20).map((x) => (
