@@ -1,7 +1,7 @@
 /**
  * The connector: the IoT processes of Microsoft's solution on top of the records and the hub
  * (ms-connected-service.md §3): its actions, each a module of its own in `actions/`, and the processes that react
- * to record and hub events — commands (./commands.ts), twin sync (./twin-sync.ts), device sync (./device-sync.ts).
+ * to record and hub events — commands (./commands/), twin sync (./twin-sync.ts), device sync (./device-sync.ts).
  */
 import type { OperationRegistry } from '../webapi/index.js';
 import { createIoTCheckIfRecordExistsInEntity } from './actions/check-if-record-exists.js';
@@ -18,7 +18,7 @@ import type { ConnectorDeps } from './deps.js';
 
 export type { ConnectorDeps } from './deps.js';
 export { startDeviceSync, type DeviceSyncDeps } from './device-sync.js';
-export { startCommandSync, COMMAND_STATUS_VALUE, DEFAULT_COMMAND_TTL_SECONDS, type CommandSyncDeps } from './commands/index.js';
+export { startCommandSync, COMMAND_STATUS_VALUE, DEFAULT_COMMAND_TTL_SECONDS, type CommandSync, type CommandSyncDeps } from './commands/index.js';
 export { startTwinSync, type TwinSyncDeps } from './twin-sync.js';
 export { startWorkflows } from './workflows/index.js';
 export { startWebhooks } from './webhooks/index.js';
