@@ -18,11 +18,12 @@ export const TEMPLATE_USAGE = `  deploy <template.json> [--server <url> --token 
                                  register its devices; deploying it again changes nothing. Works on the data
                                  directory (or --store) directly, or with --server through a running server's
                                  Web API (do that when the template adds tables while the server runs)
-  export [--out <file>] [--server <url> --token <admin token>]
-                                 Write the configuration as a template (to stdout unless --out)
+  export [--out <file>] [--include-secrets] [--server <url> --token <admin token>]
+                                 Write the configuration as a template (to stdout unless --out); write-only
+                                 values (webhook secrets) only with --include-secrets
 `;
 
-const FLAGS = ['server', 'token', 'out'];
+const FLAGS = ['server', 'token', 'out', 'include-secrets'];
 
 /** Splits `<positional> --flag value …`. */
 function positional(argv: string[]): { arg: string | undefined; rest: string[] } {
@@ -98,17 +99,20 @@ export async function deploy(argv: string[], env: NodeJS.ProcessEnv = process.en
 export async function exportCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const flags = parseFlags(argv, FLAGS);
   const server = remote(flags, env, 'export');
+  const secrets = flags.get('include-secrets');
+  if (secrets !== undefined && secrets !== 'true' && secrets !== 'false') throw new ConfigError(`export: --include-secrets takes no value, got '${secrets}'`);
+  const includeSecrets = secrets === 'true';
   let text: string;
   let warnings: readonly string[];
   if (server) {
-    const body = await call(`${server.base}/${EXPORT_TEMPLATE}()`, server.token, 'export');
+    const body = await call(`${server.base}/${EXPORT_TEMPLATE}(IncludeSecrets=${includeSecrets})`, server.token, 'export');
     text = String(body['Template']);
     warnings = Array.isArray(body['Warnings']) ? body['Warnings'].map(String) : [];
   } else {
     const config = loadConfig(flags, env);
     const app = await createApp({ ...config, logLevel: 'silent' });
     try {
-      const result = await exportTemplate(app.records, app.system);
+      const result = await exportTemplate(app.records, app.system, { includeSecrets });
       text = JSON.stringify(result.template, null, 2);
       warnings = result.warnings;
     } finally {

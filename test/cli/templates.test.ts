@@ -47,21 +47,24 @@ for (const engine of engines()) {
       assert.doesNotMatch(second.stdout, /created|updated|registered/);
 
       const out = join(dataDir, 'exported.json');
-      const exported = await ccs(['export', '--out', out, ...where]);
+      const exported = await ccs(['export', '--out', out, '--include-secrets', ...where]);
       assert.equal(exported.status, 0, exported.stderr);
       assert.match(exported.stderr, /Wrote .*exported\.json/);
       const one = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
       assert.equal(one['$schema'], 'ccs-template/v1');
       assert.equal((one['devices'] as unknown[]).length, 5);
-      const toStdout = await ccs(['export', ...where]);
+      const toStdout = await ccs(['export', '--include-secrets', ...where]);
       assert.equal(toStdout.stdout, readFileSync(out, 'utf8'));
+      const withoutSecrets = await ccs(['export', ...where]);
+      assert.match(withoutSecrets.stderr, /warning: webhooks \(Alerts to the ticketing system\): ccs_secret is write-only/);
+      assert.doesNotMatch(withoutSecrets.stdout, /ccs_secret/);
 
       const freshDir = mkdtempSync(join(tmpdir(), 'ccs-cli-'));
       const freshWhere = ['--data-dir', freshDir, '--store', engine.url()];
       const into = await ccs(['deploy', out, ...freshWhere]);
       assert.equal(into.status, 0, into.stderr);
       assert.match(into.stdout, /^devices: 5 created$/m);
-      const two = await ccs(['export', ...freshWhere]);
+      const two = await ccs(['export', '--include-secrets', ...freshWhere]);
       assert.deepEqual(JSON.parse(two.stdout), one);
     });
 
@@ -73,9 +76,11 @@ for (const engine of engines()) {
         assert.match(deployed.stdout, /^rules: 3 created$/m);
         const res = await srv.fetch("msdyn_iotdevices?$filter=msdyn_deviceid eq 'thermostat-0003'&$select=msdyn_registrationstatus");
         assert.equal(((await res.json()) as { value: { msdyn_registrationstatus: number }[] }).value[0]!.msdyn_registrationstatus, 192350003);
-        const exported = await ccs(['export', '--server', srv.url, '--token', ADMIN_TOKEN]);
+        const exported = await ccs(['export', '--server', srv.url, '--token', ADMIN_TOKEN, '--include-secrets']);
         assert.equal(exported.status, 0, exported.stderr);
-        assert.equal((JSON.parse(exported.stdout) as { rules: unknown[] }).rules.length, 3);
+        const template = JSON.parse(exported.stdout) as { rules: unknown[]; webhooks: { ccs_secret?: string }[] };
+        assert.equal(template.rules.length, 3);
+        assert.equal(template.webhooks[0]!.ccs_secret, 'replace-this-with-a-long-random-secret');
 
         const unauthorised = await ccs(['export', '--server', srv.url, '--token', 'not-a-token']);
         assert.equal(unauthorised.status, 2);

@@ -3,7 +3,7 @@
  * and command definitions, devices, their connections, rules, workflows, webhooks and settings, plus the records
  * those refer to (accounts, customer assets…) in `records`. Not exported: what devices and agents produce (alerts,
  * readings, commands, cases, runs), the platform's state columns (registration, connection state, reported
- * properties), secrets, and device keys. A shipped row (a standard workflow, the settings) is written only with the
+ * properties), device keys, and — unless asked for — write-only columns (webhook secrets). A shipped row (a standard workflow, the settings) is written only with the
  * columns that differ from how it ships.
  */
 import {
@@ -64,7 +64,15 @@ function storedNormalised(column: ColumnDef, value: StoreValue): unknown {
   return typeof v === 'string' ? (parseJsonText(v) ?? v) : v;
 }
 
-export async function exportTemplate(records: RecordsService, ctx: RecordContext): Promise<ExportResult> {
+export interface ExportOptions {
+  /**
+   * Write the values of write-only columns (a webhook's `ccs_secret`), which no read of the Web API returns. Without
+   * them a template that creates such records does not deploy into another instance until they are filled in.
+   */
+  readonly includeSecrets?: boolean;
+}
+
+export async function exportTemplate(records: RecordsService, ctx: RecordContext, opts: ExportOptions = {}): Promise<ExportResult> {
   const model = records.model;
   const warnings: string[] = [];
   const seeds = new Map(standardSeedRows.map((s) => [`${s.table}\u0000${s.id}`, s.row]));
@@ -100,10 +108,17 @@ export async function exportTemplate(records: RecordsService, ctx: RecordContext
     const out: Json = {};
     if (key) out[key] = row[key];
     let differs = false;
-    for (const column of table.columns) {
+    // State last: it reads better after what the record is.
+    const state = new Set(['statecode', 'statuscode']);
+    const columns = [...table.columns.filter((c) => !state.has(c.logicalName)), ...table.columns.filter((c) => state.has(c.logicalName))];
+    for (const column of columns) {
       const name = column.logicalName;
       if (name === key || name === table.primaryIdAttribute || column.readOnly || skip.has(name)) continue;
       const value = row[name] ?? null;
+      if (column.isValidForRead === false && !opts.includeSecrets) {
+        if (value !== null) warnings.push(`${where}: ${name} is write-only and was left out; fill it in before deploying elsewhere, or export with secrets`);
+        continue;
+      }
       if (isLookup(column)) {
         const target = isMultiTarget(column) ? (row[lookupTypeColumn(name)] as string | null) : column.targets[0]!;
         if (seed && Object.hasOwn(seed, name) && typeof seed[name] === 'string' && String(seed[name]).toLowerCase() === value) continue;

@@ -75,7 +75,8 @@ export const DATA_TABLES: ReadonlySet<string> = new Set([
 
 /**
  * Columns that hold state the platform keeps up to date (registration, connection, reported properties, the last
- * command) or secrets: export leaves them out. Deploy still accepts a value for them.
+ * command): export leaves them out. Deploy still accepts a value for them. (Write-only columns, such as a webhook's
+ * secret, are left out unless secrets are asked for.)
  */
 export const NOT_EXPORTED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   msdyn_iotdevice: [
@@ -89,7 +90,6 @@ export const NOT_EXPORTED_COLUMNS: Readonly<Record<string, readonly string[]>> =
   ],
   msdyn_customerasset: ['msdyn_registrationstatus', 'msdyn_lastcommandsent', 'msdyn_lastcommandsenttime'],
   msdyn_iotsettings: ['msdyn_nextdevicedatapulltime'],
-  ccs_webhook: ['ccs_secret'],
 };
 
 /** A template as parsed JSON: sections are checked by deploy, member by member. */

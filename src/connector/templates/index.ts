@@ -15,5 +15,5 @@ export {
   type SectionCounts,
   type TemplateDeps,
 } from './deploy.js';
-export { exportTemplate, type ExportResult } from './export.js';
+export { exportTemplate, type ExportOptions, type ExportResult } from './export.js';
 export { createDeployTemplate, createExportTemplate, DEPLOY_TEMPLATE, EXPORT_TEMPLATE, registerTemplateOperations } from './operations.js';

@@ -48,7 +48,7 @@ export function createExportTemplate(): Operation {
     def: {
       name: EXPORT_TEMPLATE,
       kind: 'function',
-      parameters: [],
+      parameters: [{ name: 'IncludeSecrets', type: 'Edm.Boolean' }],
       returns: {
         properties: [
           { name: 'Template', type: 'Edm.String' },
@@ -56,9 +56,9 @@ export function createExportTemplate(): Operation {
         ],
       },
     },
-    async invoke(ctx) {
+    async invoke(ctx, params) {
       demandAdmin(ctx.record.principal, EXPORT_TEMPLATE);
-      const { template, warnings } = await exportTemplate(ctx.records, ctx.record);
+      const { template, warnings } = await exportTemplate(ctx.records, ctx.record, { includeSecrets: params['IncludeSecrets'] === true });
       return { Template: JSON.stringify(template, null, 2), Warnings: [...warnings] };
     },
   };

@@ -19,7 +19,7 @@ const TIMEOUT = { timeout: 120_000 };
 
 const deps = (app: App) => ({ store: app.store, records: app.records, metadata: app.metadata, operations: app.operations });
 const deploy = (srv: TestServer, template: unknown) => deployTemplate(deps(srv.app), srv.app.system, template);
-const exported = async (srv: TestServer) => (await exportTemplate(srv.app.records, srv.app.system)).template;
+const exported = async (srv: TestServer) => (await exportTemplate(srv.app.records, srv.app.system, { includeSecrets: true })).template;
 
 async function get<T = Record<string, unknown>>(srv: TestServer, path: string): Promise<T[]> {
   const res = await srv.fetch(path);
@@ -79,6 +79,7 @@ for (const engine of engines()) {
         connections: { created: 5, updated: 0, unchanged: 0 },
         rules: { created: 3, updated: 0, unchanged: 0 },
         workflows: { created: 0, updated: 1, unchanged: 0 },
+        webhooks: { created: 1, updated: 0, unchanged: 0 },
         settings: { created: 0, updated: 1, unchanged: 0 },
       });
       assert.equal(first.registrations.length, 5);
@@ -123,15 +124,28 @@ for (const engine of engines()) {
       assert.deepEqual([workflow!.statecode, workflow!.statuscode], [1, 2]);
       const [settings] = await get<{ msdyn_commandnameproperty: string }>(srv, 'msdyn_iotsettingses');
       assert.equal(settings!.msdyn_commandnameproperty, 'CommandName');
+      const [webhook] = await get<Record<string, unknown>>(srv, 'ccs_webhooks');
+      assert.equal(webhook!['ccs_name'], 'Alerts to the ticketing system');
+      assert.equal(webhook!['statecode'], 1, 'the example webhook is disabled');
     });
 
     test('deploying it again changes nothing', TIMEOUT, async () => {
       const before = await get<{ versionnumber: number }>(srv, 'msdyn_iotdevices?$select=versionnumber&$orderby=msdyn_deviceid');
       const again = await deploy(srv, example());
-      assert.deepEqual(totals(again), { created: 0, updated: 0, unchanged: 29 });
+      assert.deepEqual(totals(again), { created: 0, updated: 0, unchanged: 30 });
       assert.deepEqual(again.registrations, []);
       const after = await get<{ versionnumber: number }>(srv, 'msdyn_iotdevices?$select=versionnumber&$orderby=msdyn_deviceid');
       assert.deepEqual(after, before);
+    });
+
+    test('export leaves out write-only values unless asked, and says so', TIMEOUT, async () => {
+      const { template, warnings } = await exportTemplate(srv.app.records, srv.app.system);
+      assert.deepEqual(warnings, [
+        'webhooks (Alerts to the ticketing system): ccs_secret is write-only and was left out; fill it in before deploying elsewhere, or export with secrets',
+      ]);
+      assert.doesNotMatch(JSON.stringify(template), /replace-this-with/);
+      const [webhook] = (await exportTemplate(srv.app.records, srv.app.system, { includeSecrets: true })).template['webhooks'] as Record<string, unknown>[];
+      assert.equal(webhook!['ccs_secret'], 'replace-this-with-a-long-random-secret');
     });
 
     test('export → deploy into a fresh data dir → export gives the same configuration', TIMEOUT, async () => {
@@ -139,20 +153,20 @@ for (const engine of engines()) {
       assert.equal(one['$schema'], 'ccs-template/v1');
       // Configuration only: no alerts, commands or cases, and never a device key.
       const text = JSON.stringify(one);
-      assert.doesNotMatch(text, /SharedAccessKey|primaryKey|msdyn_registrationstatus|msdyn_iotalert"/);
+      assert.doesNotMatch(text, /SharedAccessKey|primaryKey|msdyn_registrationstatus|msdyn_iotalertid|msdyn_alertdata|incidentid|msdyn_iotdevicecommandid/);
       assert.deepEqual((one['devices'] as { msdyn_deviceid: string }[]).map((d) => d.msdyn_deviceid).length, 5);
       assert.deepEqual(one['workflows'], [{ name: 'IoT - Create case from alert', statecode: 1, statuscode: 2 }]);
 
       const fresh = await startServer(engine);
       try {
         const report = await deploy(fresh, JSON.parse(JSON.stringify(one)));
-        assert.equal(totals(report).created, 27);
+        assert.equal(totals(report).created, 28);
         assert.ok(report.registrations.every((r) => r.registered));
         const two = await exported(fresh);
         assert.deepEqual(two, one);
         assert.equal(JSON.stringify(two), JSON.stringify(one), 'the same text, member order included');
         // And the example itself deploys unchanged on top of its own export.
-        assert.deepEqual(totals(await deploy(fresh, example())), { created: 0, updated: 0, unchanged: 29 });
+        assert.deepEqual(totals(await deploy(fresh, example())), { created: 0, updated: 0, unchanged: 30 });
       } finally {
         await fresh.stop();
       }
