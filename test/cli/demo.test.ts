@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config/index.js';
+import { ConfigError, loadConfig, parseFlags } from '../../src/config/index.js';
 import { PostgresStore } from '../../src/store/index.js';
 import { engines } from '../helpers/engines.js';
 
@@ -24,6 +24,19 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, outpu
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+describe('the --demo option', () => {
+  test('is off unless given; --demo, CCS_DEMO and the config file turn it on; a bad value is refused', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ccs-demo-'));
+    assert.equal(loadConfig(parseFlags(['--data-dir', dataDir]), {}).demo, false);
+    assert.equal(loadConfig(parseFlags(['--data-dir', dataDir, '--demo']), {}).demo, true);
+    assert.equal(loadConfig(parseFlags(['--demo', '--data-dir', dataDir]), {}).demo, true);
+    assert.equal(loadConfig(parseFlags(['--data-dir', dataDir, '--demo=false']), {}).demo, false);
+    assert.equal(loadConfig(parseFlags(['--data-dir', dataDir]), { CCS_DEMO: 'true' }).demo, true);
+    assert.throws(() => loadConfig(parseFlags(['--data-dir', dataDir, '--demo', 'maybe']), {}), (e: unknown) => e instanceof ConfigError && e.message === "--demo: expected true or false, got 'maybe'");
+    assert.throws(() => loadConfig(parseFlags(['--data-dir', dataDir]), { CCS_DEMO: 'yes' }), (e: unknown) => e instanceof ConfigError && /^CCS_DEMO: expected true or false/.test(e.message));
+  });
+});
 
 for (const engine of engines()) {
   describe(`ccs start --demo (${engine.name})`, () => {
