@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { browserSkipReason, ensureConsoleBuilt, launchBrowser, newContext, ROOT, screenshot, settled, signIn } from '../helpers/browser.js';
+import { accessibilityProblems, browserSkipReason, ensureConsoleBuilt, launchBrowser, newContext, ROOT, screenshot, settled, signIn } from '../helpers/browser.js';
 import { engines } from '../helpers/engines.js';
 import { ADMIN_TOKEN, startServer, type TestServer } from '../helpers/server.js';
 
@@ -69,7 +69,11 @@ for (const engine of skip ? [] : engines()) {
     let context: BrowserContext;
     let page: Page;
     let thermo: device.Client;
-    const shot = (name: string) => screenshot(page, engine.name === 'sqlite' ? name : `${engine.name}-${name}`);
+    /** Saves the page under test-results/ and checks it for unlabelled controls and low-contrast text. */
+    const shot = async (name: string) => {
+      await screenshot(page, engine.name === 'sqlite' ? name : `${engine.name}-${name}`);
+      assert.deepEqual(await accessibilityProblems(page), [], `accessibility of the ${name} page`);
+    };
     const errors: string[] = [];
 
     before(async () => {
@@ -291,6 +295,7 @@ for (const engine of skip ? [] : engines()) {
         assert.ok(overflow <= 1, `no horizontal scroll at 768 px (overflow ${overflow} px)`);
         await settled(p);
         await screenshot(p, engine.name === 'sqlite' ? 'tablet-dashboard' : `${engine.name}-tablet-dashboard`);
+        assert.deepEqual(await accessibilityProblems(p), []);
         // Keyboard: the skip link comes first, then the menu opens with Enter and its links take focus.
         await p.keyboard.press('Tab');
         assert.equal(await p.evaluate(() => document.activeElement?.textContent), 'Skip to content');
@@ -309,6 +314,7 @@ for (const engine of skip ? [] : engines()) {
         const overflowAlerts = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
         assert.ok(overflowAlerts <= 1, `the alert list fits at 768 px (overflow ${overflowAlerts} px)`);
         await screenshot(p, engine.name === 'sqlite' ? 'tablet-alerts' : `${engine.name}-tablet-alerts`);
+        assert.deepEqual(await accessibilityProblems(p), []);
       } finally {
         await ctx.close();
       }

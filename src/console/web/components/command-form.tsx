@@ -20,9 +20,9 @@ async function loadDefinitions(categoryId: string | undefined, signal: AbortSign
   // The category's commands when it has any; otherwise every definition.
   let definitions: Row[] = [];
   if (categoryId) {
-    definitions = (await query(`msdyn_iotdevicecategories(${categoryId})/msdyn_iotdevicecategorycommands?$select=msdyn_name&$orderby=msdyn_name`, { signal })).value;
+    definitions = (await query(`msdyn_iotdevicecategories(${categoryId})/msdyn_iotdevicecategorycommands?$select=msdyn_name,ccs_deliverymethod&$orderby=msdyn_name`, { signal })).value;
   }
-  if (definitions.length === 0) definitions = (await query('msdyn_iotdevicecommanddefinitions?$select=msdyn_name&$orderby=msdyn_name&$top=500', { signal })).value;
+  if (definitions.length === 0) definitions = (await query('msdyn_iotdevicecommanddefinitions?$select=msdyn_name,ccs_deliverymethod&$orderby=msdyn_name&$top=500', { signal })).value;
   let nameProperty = 'CommandName';
   let paramsProperty = 'Parameters';
   try {
@@ -182,6 +182,7 @@ export function CommandForm(props: { deviceRecordId: string; categoryId?: string
                 {definitions.map((d) => (
                   <option key={String(d['msdyn_iotdevicecommanddefinitionid'])} value={String(d['msdyn_iotdevicecommanddefinitionid'])}>
                     {String(d['msdyn_name'])}
+                    {d['ccs_deliverymethod'] === 192350001 ? ' (direct method)' : ''}
                   </option>
                 ))}
               </select>

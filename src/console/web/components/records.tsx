@@ -19,7 +19,7 @@ export function CommandHistory(props: { filter: string; label: string; showDevic
   const list = useAsync(
     (signal) =>
       query(
-        `msdyn_iotdevicecommands?$select=msdyn_name,msdyn_message,msdyn_commandstatus,msdyn_commandstatusreason,createdon,_msdyn_device_value,_msdyn_parentalert_value&$filter=${encodeURIComponent(props.filter)}&$orderby=createdon desc&$top=50`,
+        `msdyn_iotdevicecommands?$select=msdyn_name,msdyn_message,msdyn_commandstatus,msdyn_commandstatusreason,createdon,_msdyn_device_value,_msdyn_parentalert_value,ccs_responsestatus,ccs_responsepayload&$filter=${encodeURIComponent(props.filter)}&$orderby=createdon desc&$top=50`,
         { signal },
       ),
     [props.filter],
@@ -55,6 +55,16 @@ export function CommandHistory(props: { filter: string; label: string; showDevic
                 <td class="command-status">
                   {commandStatusBadge(c)}
                   {c['msdyn_commandstatusreason'] ? <div class="muted small">{String(c['msdyn_commandstatusreason'])}</div> : null}
+                  {c['ccs_responsestatus'] !== null && c['ccs_responsestatus'] !== undefined ? (
+                    <div class="small">
+                      Device answered {String(c['ccs_responsestatus'])}
+                      {c['ccs_responsepayload'] ? (
+                        <>
+                          : <code class="clip">{String(c['ccs_responsepayload'])}</code>
+                        </>
+                      ) : null}
+                    </div>
+                  ) : null}
                 </td>
               </tr>
             );

@@ -1,7 +1,7 @@
 import { Fragment, type JSX } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { AlignedData } from 'uplot';
-import { action, formatted, getJson, lookupOf, query, update, type Row } from '../api';
+import { action, formatted, getJson, hasOperation, lookupOf, query, update, type Row } from '../api';
 import { useSession } from '../app';
 import { TimeChart } from '../components/chart';
 import { CommandForm } from '../components/command-form';
@@ -9,7 +9,7 @@ import { ReadingsChart, type AggregateName } from '../components/readings';
 import { AlertTable, CommandHistory } from '../components/records';
 import { Empty, ErrorNote, Field, JsonView, Loading, Section, fieldOfError, formatTime, fromLocalInput, parseJsonText, relativeTime, toLocalInput } from '../components/ui';
 import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
-import { href } from '../router';
+import { href, navigate } from '../router';
 import { can, getToken, openEventStream } from '../session';
 import { connectionBadge, registrationBadge } from './devices';
 
@@ -308,6 +308,7 @@ export function DevicePage(props: { id: string }): JSX.Element {
   const [actionError, setActionError] = useState<string | undefined>();
   const [actionNote, setActionNote] = useState<string | undefined>();
   const [showCommand, setShowCommand] = useState(false);
+  const testAlerts = useAsync(() => hasOperation('msdyn_IoTSendTestAlert'), []);
   const name = device.data ? String(device.data['msdyn_name'] ?? 'Device') : 'Device';
   usePageTitle(name);
   if (device.error && !device.data) return <ErrorNote error={device.error} />;
@@ -357,6 +358,24 @@ export function DevicePage(props: { id: string }): JSX.Element {
         {can(hello, 'C', 'msdyn_iotdevicecommand') && (
           <button type="button" aria-expanded={showCommand} aria-controls="device-command" onClick={() => setShowCommand(!showCommand)}>
             Send command
+          </button>
+        )}
+        {testAlerts.data && registered && can(hello, 'C', 'msdyn_iotalert') && (
+          <button
+            type="button"
+            disabled={busy !== undefined}
+            onClick={() =>
+              run(
+                'test',
+                async () => {
+                  const r = await action<{ IoTAlertId: string }>(`msdyn_iotdevices(${props.id})/Microsoft.Dynamics.CRM.msdyn_IoTSendTestAlert`, {});
+                  if (r?.IoTAlertId) navigate(`alerts/${r.IoTAlertId}`);
+                },
+                'Test alert sent.',
+              )
+            }
+          >
+            {busy === 'test' ? 'Sending…' : 'Send test alert'}
           </button>
         )}
         <a class="button" href={href('alerts', { device: props.id, state: '', scope: 'all' })}>
