@@ -1,0 +1,505 @@
+/**
+ * The workflow engine. Record events start the active workflows of their table whose trigger matches; each start is
+ * a run, stored as an `asyncoperation` row before anything executes, so the run table is the durable queue: runs a
+ * stopped process left waiting or in progress are picked up again on the next start.
+ *
+ * Order: the runs one record event starts execute one after another in rank order (the parent workflow has parented
+ * an alert before the case workflow looks at it), and the runs of one record execute in the order of its events.
+ * Runs of different records execute concurrently, a few at a time. A failing run waits (with growing delays) and is
+ * attempted again, up to the workflow's `ccs_maxattempts`; the record's later runs wait for it.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { CcsError, ERRORS } from '../../errors/index.js';
+import { formatDateTime, lookupTypeColumn, type Model } from '../../metadata/index.js';
+import type { Counter } from '../../metrics/index.js';
+import type { RecordContext, RecordEvent, RecordsService } from '../../records/index.js';
+import type { Principal } from '../../security/index.js';
+import { and, eq, ne, type Row, type Store } from '../../store/index.js';
+import type { OperationRegistry } from '../../webapi/index.js';
+import type { ProcessDeps } from '../process-deps.js';
+import { runSteps, StepFailedError, type StepLogEntry } from './run-steps.js';
+import { describeStep, parseAttributeList, parseSteps } from './steps.js';
+
+export const WORKFLOW = 'workflow';
+export const RUN = 'asyncoperation';
+const WORKFLOW_ID = 'workflowid';
+const RUN_ID = 'asyncoperationid';
+/** asyncoperation.statuscode. */
+export const RUN_STATUS = { waiting: 10, inProgress: 20, succeeded: 30, failed: 31, canceled: 32 } as const;
+/** asyncoperation.statecode: Waiting (10) belongs to Suspended, as in Dataverse. */
+const RUN_STATE_SUSPENDED = 1;
+const RUN_COMPLETED = 3;
+const OPERATION_WORKFLOW = 10;
+const WORKFLOW_ACTIVATED = 1;
+const CATEGORY_WORKFLOW = 0;
+const TRIGGER_EVENT = { created: 192350000, updated: 192350001, deleted: 192350002 } as const;
+export const DEFAULT_MAX_ATTEMPTS = 3;
+/** Runs started by records a run wrote, started by records a run wrote…: a loop is cut at this depth (Dataverse: 8). */
+export const MAX_DEPTH = 8;
+/** ccs_steplog is a memo of 1,048,576 characters; older entries make way for newer ones. */
+const MAX_LOG_CHARS = 1_000_000;
+const MAX_MESSAGE_CHARS = 100_000;
+
+export interface WorkflowEngineOptions {
+  /** Records whose runs execute at the same time. */
+  readonly concurrency?: number;
+  /** Delay before the second attempt; each further one doubles it, up to `maxRetryDelayMs`. */
+  readonly retryDelayMs?: number;
+  readonly maxRetryDelayMs?: number;
+}
+
+interface ActiveWorkflow {
+  readonly id: string;
+  readonly name: string;
+  readonly rank: number;
+  readonly onCreate: boolean;
+  readonly onUpdate: ReadonlySet<string>;
+  readonly onDelete: boolean;
+}
+
+type Cache = ReadonlyMap<string, readonly ActiveWorkflow[]>;
+type Outcome = 'done' | { readonly retryInMs: number };
+
+function num(v: unknown): number | undefined {
+  if (v === null || v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function clip(text: string, max = MAX_MESSAGE_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Dataverse reports error codes as signed 32-bit integers (0x80040217 → -2147220969). */
+function errorCodeOf(e: unknown): number {
+  const hex = e instanceof CcsError ? ERRORS[e.code].hex : ERRORS.Internal.hex;
+  return Number.parseInt(hex, 16) | 0;
+}
+
+/** What a client reading the run may see: CcsError messages are for clients; anything else stays in the log. */
+function publicMessage(e: unknown): string {
+  return e instanceof CcsError ? e.message : 'An unexpected error occurred; the server log has the details.';
+}
+
+/** Whether a record event starts a workflow. Writing statuscode writes statecode too (the two move together). */
+function triggers(w: ActiveWorkflow, e: RecordEvent): boolean {
+  if (e.type === 'created') return w.onCreate;
+  if (e.type === 'deleted') return w.onDelete;
+  for (const c of e.columns) {
+    const column = c.toLowerCase();
+    if (w.onUpdate.has(column)) return true;
+    if ((column === 'statuscode' && w.onUpdate.has('statecode')) || (column === 'statecode' && w.onUpdate.has('statuscode'))) return true;
+  }
+  return false;
+}
+
+export class WorkflowEngine {
+  readonly #store: Store;
+  readonly #records: RecordsService;
+  readonly #system: RecordContext;
+  readonly #operations: OperationRegistry;
+  readonly #clock: () => number;
+  readonly #log: Logger;
+  readonly #runsCounter: Counter;
+  readonly #concurrency: number;
+  readonly #retryDelayMs: number;
+  readonly #maxRetryDelayMs: number;
+
+  /** Active workflows by table; replaced (as a promise, so events wait for it) whenever a workflow changes. */
+  #cache: Promise<Cache> = Promise.resolve(new Map());
+  #lastCache: Cache = new Map();
+  /** Resolves once the runs left by a previous process are queued; new runs queue behind them. */
+  #resumed: Promise<void> = Promise.resolve();
+  /** Per record: the chain that turns its events into runs in event order. */
+  readonly #intake = new Map<string, Promise<void>>();
+  readonly #intakeAll = new Set<Promise<void>>();
+  /** Per record: its queued run ids, in order. */
+  readonly #queues = new Map<string, string[]>();
+  readonly #queued = new Set<string>();
+  /** Records waiting for a worker; each record is here, running, or sleeping until a retry, never twice. */
+  readonly #ready: string[] = [];
+  readonly #scheduled = new Set<string>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #inflight = new Set<Promise<void>>();
+  /** Runs a previous process left in progress: taken over on start, not mistaken for another worker's. */
+  readonly #takeOver = new Set<string>();
+  /** Unexpected failures (store down) per run, to space out attempts that never reach the run's row. */
+  readonly #hiccups = new Map<string, number>();
+  /** The principal of each executing run, for the depth of the runs its writes start. */
+  readonly #depthOf = new WeakMap<Principal, number>();
+  #active = 0;
+  #sequence = 0;
+  #stopping = false;
+  #unsubscribe: (() => void) | undefined;
+  #removeValidator: (() => void) | undefined;
+
+  constructor(deps: ProcessDeps, opts: WorkflowEngineOptions = {}) {
+    this.#store = deps.store;
+    this.#records = deps.records;
+    this.#system = deps.system;
+    this.#operations = deps.operations;
+    this.#clock = deps.clock;
+    this.#log = deps.log.child({ component: 'workflows' });
+    this.#runsCounter = deps.metrics.counter('ccs_workflow_runs_total', 'Workflow runs finished, by outcome.', ['outcome']);
+    this.#concurrency = opts.concurrency ?? 4;
+    this.#retryDelayMs = opts.retryDelayMs ?? 1000;
+    this.#maxRetryDelayMs = opts.maxRetryDelayMs ?? 300_000;
+  }
+
+  get #model(): Model {
+    return this.#records.model;
+  }
+
+  start(): void {
+    this.#removeValidator = this.#records.addValidator(WORKFLOW, (row) => this.validate(row));
+    this.#unsubscribe = this.#records.onEvent((e) => this.#onEvent(e));
+    this.#cache = this.#loadCache();
+    this.#resumed = this.#resume().catch((e) => this.#log.error({ err: e }, 'could not resume workflow runs'));
+  }
+
+  /** Stops taking new runs, waits for the running ones; queued runs stay in the table for the next start. */
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#removeValidator?.();
+    // Events already received still become runs, so that the table holds them for the next start.
+    await Promise.allSettled([...this.#intakeAll]);
+    this.#stopping = true;
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+    await this.#resumed;
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+  }
+
+  /** Refuses a workflow that cannot run: unknown table or columns, steps outside the grammar. */
+  validate(row: Readonly<Row>): void {
+    const table = row['primaryentity'];
+    if (typeof table !== 'string' || !this.#model.table(table)) {
+      throw new CcsError('InvalidValue', `primaryentity: unknown table '${String(table ?? '')}'`);
+    }
+    if (table === RUN) throw new CcsError('InvalidValue', `primaryentity: runs (${RUN}) cannot start workflows`);
+    const def = this.#model.table(table)!;
+    for (const column of parseAttributeList(row['triggeronupdateattributelist'] as string | null)) {
+      if (!def.column(column)) throw new CcsError('InvalidValue', `triggeronupdateattributelist: unknown column '${column}' of ${table}`);
+    }
+    parseSteps(row['ccs_steps'] as string | null, { model: this.#model, operations: this.#operations, primaryEntity: table });
+  }
+
+  // ---- triggers ----------------------------------------------------------------------------------------------
+
+  async #loadCache(): Promise<Cache> {
+    try {
+      const rows = await this.#records.query(this.#system, WORKFLOW, {
+        columns: ['name', 'primaryentity', 'rank', 'triggeroncreate', 'triggeronupdateattributelist', 'triggerondelete'],
+        where: and(eq('statecode', WORKFLOW_ACTIVATED), eq('category', CATEGORY_WORKFLOW)),
+      });
+      const byTable = new Map<string, ActiveWorkflow[]>();
+      for (const r of rows) {
+        const table = String(r['primaryentity']);
+        const list = byTable.get(table) ?? [];
+        list.push({
+          id: String(r[WORKFLOW_ID]),
+          name: String(r['name']),
+          rank: num(r['rank']) ?? 0,
+          onCreate: Number(r['triggeroncreate']) === 1,
+          onUpdate: new Set(parseAttributeList(r['triggeronupdateattributelist'] as string | null)),
+          onDelete: Number(r['triggerondelete']) === 1,
+        });
+        byTable.set(table, list);
+      }
+      for (const list of byTable.values()) list.sort((a, b) => a.rank - b.rank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      this.#lastCache = byTable;
+      return byTable;
+    } catch (e) {
+      this.#log.error({ err: e }, 'could not load the active workflows; keeping the previous list');
+      return this.#lastCache;
+    }
+  }
+
+  #onEvent(e: RecordEvent): void {
+    if (this.#stopping || e.table === RUN) return;
+    // Events after a workflow change see the new list: each event waits for the list as it was when it happened.
+    if (e.table === WORKFLOW) this.#cache = this.#loadCache();
+    const cache = this.#cache;
+    const depth = (this.#depthOf.get(e.principal) ?? -1) + 1;
+    const key = `${e.table}:${e.id}`;
+    const next = (this.#intake.get(key) ?? Promise.resolve())
+      .then(() => this.#enqueue(e, cache, depth))
+      .catch((err) => this.#log.error({ err, table: e.table, id: e.id, event: e.type }, 'could not queue workflow runs'));
+    this.#intake.set(key, next);
+    this.#intakeAll.add(next);
+    void next.finally(() => {
+      this.#intakeAll.delete(next);
+      if (this.#intake.get(key) === next) this.#intake.delete(key);
+    });
+  }
+
+  async #enqueue(e: RecordEvent, cache: Promise<Cache>, depth: number): Promise<void> {
+    const matching = ((await cache).get(e.table) ?? []).filter((w) => triggers(w, e));
+    if (matching.length === 0) return;
+    if (depth > MAX_DEPTH) {
+      this.#log.warn({ table: e.table, id: e.id, workflows: matching.map((w) => w.name) }, `workflow runs not started: ${MAX_DEPTH} runs deep (a loop?)`);
+      return;
+    }
+    const correlationid = randomUUID();
+    const ids: string[] = [];
+    const pending: RecordEvent[] = [];
+    await this.#store.transaction(async (tx) => {
+      const rc: RecordContext = { ...this.#system, db: tx, pending };
+      for (const w of matching) {
+        const values: Record<string, unknown> = {
+          name: w.name,
+          operationtype: OPERATION_WORKFLOW,
+          workflowactivationid: w.id,
+          statecode: RUN_STATE_SUSPENDED,
+          statuscode: RUN_STATUS.waiting,
+          correlationid,
+          sequence: this.#nextSequence(),
+          depth,
+          retrycount: 0,
+          ccs_triggerevent: TRIGGER_EVENT[e.type],
+        };
+        // A deleted record cannot be checked as a lookup target any more; the run still names it.
+        if (e.type !== 'deleted') values['regardingobjectid'] = { id: e.id, table: e.table };
+        const id = await this.#records.create(rc, RUN, values);
+        if (e.type === 'deleted') {
+          await tx.update(RUN, { regardingobjectid: e.id, [lookupTypeColumn('regardingobjectid')]: e.table }, eq(RUN_ID, id));
+        }
+        ids.push(id);
+      }
+    });
+    this.#records.publish(pending);
+    await this.#resumed;
+    for (const id of ids) this.#push(`${e.table}:${e.id}`, id);
+  }
+
+  /** Submission order across restarts: microseconds of the wall clock, strictly increasing within the process. */
+  #nextSequence(): number {
+    this.#sequence = Math.max(this.#sequence + 1, Date.now() * 1000);
+    return this.#sequence;
+  }
+
+  // ---- queue --------------------------------------------------------------------------------------------------
+
+  async #resume(): Promise<void> {
+    const rows = await this.#store.select({
+      table: RUN,
+      columns: [RUN_ID, 'statuscode', 'postponeuntil', 'regardingobjectid', lookupTypeColumn('regardingobjectid')],
+      where: and(eq('operationtype', OPERATION_WORKFLOW), ne('statecode', RUN_COMPLETED)),
+      orderBy: [{ column: 'sequence' }, { column: 'createdon' }],
+    });
+    if (rows.length === 0) return;
+    this.#log.info({ runs: rows.length }, 'resuming workflow runs');
+    const delays = new Map<string, number>();
+    for (const r of rows) {
+      const id = String(r[RUN_ID]);
+      const regarding = r['regardingobjectid'];
+      const key = typeof regarding === 'string' ? `${String(r[lookupTypeColumn('regardingobjectid')])}:${regarding}` : `${RUN}:${id}`;
+      if (num(r['statuscode']) === RUN_STATUS.inProgress) this.#takeOver.add(id);
+      const due = num(r['postponeuntil']);
+      if (!this.#queues.has(key) && due !== undefined && num(r['statuscode']) === RUN_STATUS.waiting) {
+        delays.set(key, Math.min(Math.max(due - this.#clock(), 0), this.#maxRetryDelayMs));
+      }
+      this.#push(key, id, delays.get(key));
+    }
+  }
+
+  #push(key: string, runId: string, delayMs?: number): void {
+    if (this.#stopping || this.#queued.has(runId)) return;
+    this.#queued.add(runId);
+    const queue = this.#queues.get(key);
+    if (queue) queue.push(runId);
+    else this.#queues.set(key, [runId]);
+    if (this.#scheduled.has(key)) return;
+    this.#scheduled.add(key);
+    if (delayMs) this.#sleep(key, delayMs);
+    else {
+      this.#ready.push(key);
+      this.#pump();
+    }
+  }
+
+  #sleep(key: string, ms: number): void {
+    this.#timers.set(key, setTimeout(() => {
+      this.#timers.delete(key);
+      this.#ready.push(key);
+      this.#pump();
+    }, ms));
+  }
+
+  #pump(): void {
+    while (!this.#stopping && this.#active < this.#concurrency && this.#ready.length > 0) {
+      const key = this.#ready.shift()!;
+      this.#active++;
+      const p: Promise<void> = this.#drain(key)
+        .catch((err) => this.#log.error({ err, key }, 'workflow queue failed'))
+        .finally(() => {
+          this.#active--;
+          this.#inflight.delete(p);
+          this.#pump();
+        });
+      this.#inflight.add(p);
+    }
+  }
+
+  /** Runs a record's queued runs in order until its queue is empty or its head has to wait for a retry. */
+  async #drain(key: string): Promise<void> {
+    const queue = this.#queues.get(key) ?? [];
+    while (queue.length > 0) {
+      if (this.#stopping) return;
+      const runId = queue[0]!;
+      const outcome = await this.#executeSafely(runId);
+      if (outcome !== 'done') {
+        if (!this.#stopping) this.#sleep(key, outcome.retryInMs);
+        return;
+      }
+      queue.shift();
+      this.#queued.delete(runId);
+    }
+    this.#queues.delete(key);
+    this.#scheduled.delete(key);
+  }
+
+  #retryDelay(attempt: number): number {
+    return Math.min(this.#retryDelayMs * 2 ** Math.max(attempt - 1, 0), this.#maxRetryDelayMs);
+  }
+
+  async #executeSafely(runId: string): Promise<Outcome> {
+    try {
+      const outcome = await this.#execute(runId);
+      this.#hiccups.delete(runId);
+      return outcome;
+    } catch (err) {
+      if (this.#stopping) return 'done';
+      const n = (this.#hiccups.get(runId) ?? 0) + 1;
+      this.#hiccups.set(runId, n);
+      // The run is this process's; if it got as far as In Progress, the next try picks it up from there.
+      this.#takeOver.add(runId);
+      this.#log.error({ err, run: runId }, 'workflow run could not be processed; trying again');
+      return { retryInMs: this.#retryDelay(n) };
+    }
+  }
+
+  // ---- one run ------------------------------------------------------------------------------------------------
+
+  async #execute(runId: string): Promise<Outcome> {
+    const run = await this.#records.retrieve(this.#system, RUN, runId);
+    // Gone, finished, or canceled by a user (statuscode 32) while it waited.
+    if (!run || num(run['statecode']) === RUN_COMPLETED) return 'done';
+    const status = num(run['statuscode']);
+    if (status === RUN_STATUS.inProgress && !this.#takeOver.has(runId)) return 'done'; // another worker's
+    this.#takeOver.delete(runId);
+    const startedMs = this.#clock();
+    const startedon = formatDateTime(startedMs);
+    try {
+      await this.#records.update(this.#system, RUN, runId, { statuscode: RUN_STATUS.inProgress, startedon, postponeuntil: null }, { ifVersion: num(run['versionnumber']) });
+    } catch (e) {
+      if (e instanceof CcsError && (e.code === 'VersionMismatch' || e.code === 'RecordNotFound')) return 'done'; // changed meanwhile: someone else has it
+      throw e;
+    }
+    const version = (num(run['versionnumber']) ?? 0) + 1;
+    const attempt = (num(run['retrycount']) ?? 0) + 1;
+    const previousLog = parseLog(run['ccs_steplog']);
+    const finish = async (statuscode: number, values: Record<string, unknown>): Promise<void> => {
+      try {
+        await this.#records.update(this.#system, RUN, runId, { statuscode, ...values }, { ifVersion: version });
+      } catch (e) {
+        // A user canceled the run while it executed: their word stands.
+        if (e instanceof CcsError && (e.code === 'VersionMismatch' || e.code === 'RecordNotFound')) return;
+        throw e;
+      }
+    };
+    const completed = (statuscode: number, values: Record<string, unknown>) =>
+      finish(statuscode, { completedon: formatDateTime(this.#clock()), ...values }).then(() => {
+        this.#runsCounter.inc({ outcome: statuscode === RUN_STATUS.succeeded ? 'succeeded' : statuscode === RUN_STATUS.failed ? 'failed' : 'canceled' });
+        return 'done' as const;
+      });
+
+    const workflowId = run['workflowactivationid'];
+    const workflow = typeof workflowId === 'string' ? await this.#records.retrieve(this.#system, WORKFLOW, workflowId) : undefined;
+    if (!workflow) return completed(RUN_STATUS.canceled, { message: 'The workflow of this run no longer exists.' });
+    const tableName = String(workflow['primaryentity']);
+    const table = this.#model.table(tableName);
+    const regardingId = run['regardingobjectid'];
+    const maxAttempts = num(workflow['ccs_maxattempts']) ?? DEFAULT_MAX_ATTEMPTS;
+    let steps;
+    try {
+      if (!table || typeof regardingId !== 'string') throw new CcsError('InvalidValue', `primaryentity: unknown table '${tableName}'`);
+      steps = parseSteps(workflow['ccs_steps'] as string | null, { model: this.#model, operations: this.#operations, primaryEntity: tableName });
+    } catch (e) {
+      const message = clip(`The workflow '${String(workflow['name'])}' cannot run: ${publicMessage(e)}`);
+      return completed(RUN_STATUS.failed, { message, friendlymessage: message, errorcode: errorCodeOf(e) });
+    }
+    const deleted = num(run['ccs_triggerevent']) === TRIGGER_EVENT.deleted;
+    const record = deleted ? null : ((await this.#records.retrieve(this.#system, tableName, regardingId)) ?? null);
+    if (!deleted && !record) {
+      return completed(RUN_STATUS.canceled, { message: `The ${tableName} record ${regardingId} that started this run no longer exists.` });
+    }
+
+    // The run acts as the platform; its own principal object tells the events its writes raise how deep they are.
+    const principal: Principal = { ...this.#system.principal };
+    this.#depthOf.set(principal, num(run['depth']) ?? 0);
+    const log: StepLogEntry[] = [];
+    const scope = {
+      records: this.#records,
+      ctx: { db: this.#store, principal },
+      table: table!,
+      recordId: regardingId,
+      record,
+      outputs: new Map<string, unknown>(),
+      now: new Date(startedMs).toISOString(),
+      related: new Map<string, Row | null>(),
+    };
+    try {
+      const result = await runSteps(steps, scope, { operations: this.#operations, clock: this.#clock, attempt, log });
+      const statuscode = result.outcome === 'succeeded' ? RUN_STATUS.succeeded : RUN_STATUS.canceled;
+      return completed(statuscode, { message: result.message === undefined ? null : clip(result.message), friendlymessage: null, errorcode: null, ccs_steplog: logText(previousLog, log) });
+    } catch (e) {
+      if (!(e instanceof StepFailedError)) throw e;
+      const cause = e.cause;
+      if (!(cause instanceof CcsError)) this.#log.error({ err: cause, run: runId, workflow: workflow['name'], step: e.step.path }, 'workflow step failed');
+      const where = `${e.step.path} (${describeStep(e.step)})`;
+      const detail = publicMessage(cause);
+      const message = clip(`${where}: ${detail}`);
+      if (e.retryable && attempt < maxAttempts) {
+        const delay = this.#retryDelay(attempt);
+        await finish(RUN_STATUS.waiting, {
+          retrycount: attempt,
+          postponeuntil: formatDateTime(this.#clock() + delay),
+          message,
+          errorcode: errorCodeOf(cause),
+          ccs_steplog: logText(previousLog, log),
+        });
+        return { retryInMs: delay };
+      }
+      const attempts = attempt === 1 ? '1 attempt' : `${attempt} attempts`;
+      return completed(RUN_STATUS.failed, {
+        message,
+        friendlymessage: clip(`The workflow '${String(workflow['name'])}' failed at step ${where} after ${attempts}: ${detail}`),
+        errorcode: errorCodeOf(cause),
+        ccs_steplog: logText(previousLog, log),
+      });
+    }
+  }
+}
+
+function parseLog(text: unknown): StepLogEntry[] {
+  if (typeof text !== 'string' || text === '') return [];
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? (parsed as StepLogEntry[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The log of every attempt so far; the oldest entries go first when it outgrows the column. */
+function logText(previous: readonly StepLogEntry[], current: readonly StepLogEntry[]): string {
+  const entries = [...previous, ...current];
+  let text = JSON.stringify(entries);
+  while (text.length > MAX_LOG_CHARS && entries.length > 1) {
+    entries.splice(0, Math.ceil(entries.length / 4));
+    text = JSON.stringify(entries);
+  }
+  return text.length > MAX_LOG_CHARS ? '[]' : text;
+}
