@@ -50,6 +50,8 @@ export interface DeployReport {
 }
 
 const REGISTER_ACTION = 'msdyn_RegisterIoTDevice';
+const DEPLOY_LOCK = 'ccs:template-deploy';
+const REGISTER_ATTEMPTS = 5;
 const PENDING = Symbol('pending');
 
 /** Parses template text; bad JSON is a TemplateError like any other problem. */
@@ -318,7 +320,11 @@ export async function deployTemplate(deps: TemplateDeps, ctx: RecordContext, tem
   await applyTables(metadata, tables);
   let written: Map<Item, Written>;
   try {
-    written = await withTransaction(deps, ctx, (rc) => writeItems(records, rc, plan));
+    written = await withTransaction(deps, ctx, async (rc, tx) => {
+      // Two deploys at once (two API nodes, say) take turns, so the second finds what the first created.
+      await tx.lock(DEPLOY_LOCK);
+      return writeItems(records, rc, plan);
+    });
   } catch (e) {
     if (e instanceof TemplateError && (tables.newTables.length > 0 || tables.newColumns.length > 0)) {
       throw new TemplateError(e.problems.map((p) => `${p}; the tables section was applied`));
@@ -356,7 +362,18 @@ async function register(deps: TemplateDeps, ctx: RecordContext, written: Readonl
   if (ids.length === 0) return [];
   const action = deps.operations.get(REGISTER_ACTION);
   if (!action) throw new CcsError('Internal', `${REGISTER_ACTION} is not available to register the template's devices.`);
-  await action.invoke({ records, record: ctx }, { IoTDeviceIds: ids.join(',') });
+  for (const id of ids) {
+    // Registering is idempotent; a deploy running at the same time may be registering the same device, whose record
+    // then changes under this one: register it again on top of that.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await action.invoke({ records, record: ctx }, { IoTDeviceIds: id });
+        break;
+      } catch (e) {
+        if (!(e instanceof CcsError && e.code === 'VersionMismatch') || attempt >= REGISTER_ATTEMPTS) throw e;
+      }
+    }
+  }
   const out: DeviceRegistration[] = [];
   for (const id of ids) {
     const row = await records.retrieve(ctx, DEVICE_TABLE, id, ['msdyn_deviceid', 'msdyn_registrationstatus', 'msdyn_registrationmessage']);

@@ -191,6 +191,21 @@ for (const engine of engines()) {
     });
   });
 
+  describe(`templates: deploys at the same time (${engine.name})`, () => {
+    test('take turns: the second finds what the first created', TIMEOUT, async () => {
+      const srv = await startServer(engine);
+      try {
+        const reports = await Promise.all([deploy(srv, example()), deploy(srv, example()), deploy(srv, example())]);
+        assert.deepEqual(reports.map((r) => totals(r).created).sort(), [0, 0, 28]);
+        assert.equal((await get(srv, 'msdyn_iotdevicecategories')).length, 1);
+        assert.equal((await get(srv, 'msdyn_iotdevices')).length, 5);
+        assert.equal((await get(srv, 'connections')).length, 5);
+      } finally {
+        await srv.stop();
+      }
+    });
+  });
+
   describe(`templates: custom tables and columns (${engine.name})`, () => {
     const tableTemplate = () => ({
       $schema: 'ccs-template/v1',
