@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
+import Fastify from 'fastify';
+import { registerEventRoutes } from '../../src/console/index.js';
 import { DEFAULT_ROLES } from '../../src/security/index.js';
 import { engines } from '../helpers/engines.js';
 import { ADMIN_TOKEN, startServer, type TestServer } from '../helpers/server.js';
@@ -208,4 +210,28 @@ test('stopping the server ends open streams instead of waiting for them', async 
   await srv.stop();
   await stream.next(() => false, 10_000, 'the end of the stream').catch((e: Error) => assert.match(e.message, /stream ended/));
   assert.equal(stream.ended, true);
+});
+
+test('an idle stream gets keep-alive comments, so proxies do not close it', async () => {
+  const srv = await startServer(engines()[0]!);
+  const app = Fastify();
+  registerEventRoutes(app, { tokens: srv.app.tokens, records: srv.app.records, bus: srv.app.bus, heartbeatMs: 50 });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const controller = new AbortController();
+  try {
+    const res = await fetch(`${address}/api/events`, { headers: bearer(ADMIN_TOKEN), signal: controller.signal });
+    assert.equal(res.status, 200);
+    const decoder = new TextDecoder();
+    let text = '';
+    for await (const chunk of res.body!) {
+      text += decoder.decode(chunk as Uint8Array, { stream: true });
+      if ((text.match(/^: keep-alive$/gm) ?? []).length >= 2) break;
+    }
+    assert.match(text, /^event: hello$/m);
+    assert.ok((text.match(/^: keep-alive$/gm) ?? []).length >= 2);
+  } finally {
+    controller.abort();
+    await app.close();
+    await srv.stop();
+  }
 });

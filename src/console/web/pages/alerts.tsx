@@ -119,7 +119,7 @@ export function AlertsPage(props: { params: URLSearchParams }): JSX.Element {
           <select value={filters.state} onChange={(e) => set({ state: e.currentTarget.value })}>
             <option value="0">Active</option>
             <option value="1">Inactive</option>
-            <option value="">Any</option>
+            <option value="any">Any</option>
           </select>
         </label>
         <label>

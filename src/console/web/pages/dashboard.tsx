@@ -143,7 +143,7 @@ export function Dashboard(): JSX.Element {
               <span class="kpi-value">{s.active.toLocaleString()}</span>
               <span class="kpi-label">Active alerts</span>
             </a>
-            <a class="kpi" href={href('alerts', { from: new Date(s.since).toISOString(), scope: 'all' })}>
+            <a class="kpi" href={href('alerts', { from: new Date(s.since).toISOString(), scope: 'all', state: 'any' })}>
               <span class="kpi-value">{s.inRange.toLocaleString()}</span>
               <span class="kpi-label">Alerts, {range.label.toLowerCase()}</span>
             </a>

@@ -378,7 +378,7 @@ export function DevicePage(props: { id: string }): JSX.Element {
             {busy === 'test' ? 'Sending…' : 'Send test alert'}
           </button>
         )}
-        <a class="button" href={href('alerts', { device: props.id, state: '', scope: 'all' })}>
+        <a class="button" href={href('alerts', { device: props.id, state: 'any', scope: 'all' })}>
           Alerts of this device
         </a>
       </div>

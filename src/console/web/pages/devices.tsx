@@ -56,7 +56,7 @@ export function DevicesPage(props: { params: URLSearchParams }): JSX.Element {
       }),
     [filter, page],
   );
-  useRecordChanges(['msdyn_iotdevice'], () => list.reload(), 1000);
+  useRecordChanges(['msdyn_iotdevice'], () => list.reload(), 3000);
   const categories = useAsync((signal) => query('msdyn_iotdevicecategories?$select=msdyn_name&$orderby=msdyn_name&$top=500', { signal }), []);
   const set = (change: Record<string, string | undefined>) => {
     const next: Record<string, string | undefined> = {};
