@@ -4,6 +4,7 @@ import { CcsError } from '../errors/index.js';
 import { simulate, SIMULATE_USAGE } from './simulate.js';
 import { deploy, exportCommand, TEMPLATE_USAGE } from './deploy.js';
 import { startDemo, type Demo } from './demo.js';
+import { rulesCommand, RULES_USAGE } from './rules.js';
 
 const USAGE = `Usage: ccs <command> [options]
 
@@ -18,7 +19,7 @@ Commands:
   hub connection-string [--policy <name>]
                                  Print the service connection string (policy iothubowner by default; also
                                  service, device, registryRead, registryReadWrite)
-${SIMULATE_USAGE}${TEMPLATE_USAGE}
+${SIMULATE_USAGE}${TEMPLATE_USAGE}${RULES_USAGE}
 Every command takes --data-dir <dir> (default ./data) and --config <file>.
 start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
   --http-port <port>             HTTP port (default 8080; 0 picks a free one)
@@ -178,6 +179,7 @@ export async function main(argv: string[]): Promise<void> {
     else if (command === 'simulate') await simulate(rest);
     else if (command === 'deploy') await deploy(rest);
     else if (command === 'export') await exportCommand(rest);
+    else if (command === 'rules') await rulesCommand(rest);
     else if (command === undefined || command === 'help' || command === '--help') process.stdout.write(USAGE);
     else throw new ConfigError(`Unknown command '${command}'.\n\n${USAGE}`);
   } catch (e) {

@@ -7,3 +7,5 @@ export { alertToken, createAlertWriter, type AlertWriter } from './alert-writer.
 export { createDeviceDirectory, type DeviceDirectory, type DeviceInfo } from './device-directory.js';
 export { createRuleLoader, registerRuleValidation, type RuleLoader } from './rule-loader.js';
 export { RULE_STATE_TABLE } from './tables.js';
+export { importDeviceRulesFile, type DeviceRulesImport } from './rule-import.js';
+export { createImportDeviceRules, IMPORT_DEVICE_RULES } from './import-device-rules.js';
