@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { createBus, type Bus } from './bus/index.js';
-import type { Config } from './config/index.js';
+import { NODE_ROLES, type Config, type NodeRole } from './config/index.js';
+import { registerTemplateOperations } from './connector/templates/index.js';
 import { registerConnectorActions, startCaseProcess, startCommandSync, startDeviceSync, startTwinSync, startWebhooks, startWorkflows, type StopProcess } from './connector/index.js';
 import type { FastifyInstance } from 'fastify';
 import { registerHubRoutes } from './hub/http/index.js';
-import { createHub, ensureTlsMaterial, type HubRuntime, type TlsMaterial } from './hub/index.js';
+import { createHub, createNodeId, ensureTlsMaterial, type HubRuntime, type TlsMaterial } from './hub/index.js';
 import { createMqttGateway, type MqttGateway } from './hub/mqtt/index.js';
 import { createGetDeviceConnectionString } from './hub/operations/get-device-connection-string.js';
 import { ensureMeta, MetadataRegistry, standardSeedRows } from './metadata/index.js';
@@ -15,7 +16,7 @@ import { RecordsService, type RecordContext } from './records/index.js';
 import { createPrincipal, DEFAULT_ROLES, RateLimiter, TOKEN_TABLE, TokenService, type RoleDefinition } from './security/index.js';
 import { registerConsoleRoutes } from './console/index.js';
 import { createMetrics } from './metrics/index.js';
-import { createAlertPipeline, registerRuleValidation, type AlertPipeline } from './pipeline/index.js';
+import { createAlertPipeline, createImportDeviceRules, registerRuleValidation, type AlertPipeline } from './pipeline/index.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { createHttpServer, createWhoAmI, OperationRegistry, WebApi } from './webapi/index.js';
@@ -26,15 +27,25 @@ export const SYSTEM_USER_ID = '8d5e0c39-5c1a-4f0e-9a56-3c7b1f2e4d10';
 export interface AppDeps {
   readonly clock?: () => number;
   readonly log?: Logger;
+  /**
+   * A bus to use instead of the one `config.bus` names; the app does not close it. Several apps given connections
+   * of one in-process network (`createMemoryBusNetwork`) act as nodes of one installation, as over NATS.
+   */
+  readonly bus?: Bus;
 }
 
 export interface StartInfo {
-  /** Base URL of the plain HTTP listener. */
+  /** Base URL of the plain HTTP listener; '' on a node without the `api` role (no such listener). */
   readonly url: string;
+  /** 0 on a node without the `api` role. */
   readonly port: number;
-  /** Ports actually bound (0 in the configuration picks a free one). */
+  /** Ports actually bound (0 in the configuration picks a free one); 0 on a node without the `hub` role. */
   readonly httpsPort: number;
   readonly mqttsPort: number;
+  /** What this node runs. */
+  readonly roles: readonly NodeRole[];
+  /** This node's id in a scale-out installation; undefined for the all-in-one server. */
+  readonly nodeId: string | undefined;
   /** Set when this start generated the admin token: it is shown once and stored only as a hash. */
   readonly generatedAdminToken?: string;
 }
@@ -50,6 +61,8 @@ export interface App {
   readonly hub: HubRuntime;
   /** The rules pipeline (telemetry → rules → IoT alerts); started and stopped with the app. */
   readonly pipeline: AlertPipeline;
+  /** The live model, custom tables included; templates add tables and columns through it. */
+  readonly metadata: MetadataRegistry;
   /**
    * TLS material for the device listeners: the user's certificate, or the private CA's under `<data-dir>/tls/`
    * (generated on first call, then reused). Memoised.
@@ -109,11 +122,20 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   await seed();
   const organizationId = await ensureMeta(store, 'organizationid', randomUUID);
   const businessUnitId = await ensureMeta(store, 'businessunitid', randomUUID);
-  const bus = await createBus({ url: config.bus, onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') });
-  const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, telemetryRetentionDays: config.telemetryRetentionDays, clock, log, metrics });
-  const stopDeviceSync = startDeviceSync({ hub, records, system, log });
-  const stopCommandSync = startCommandSync({ hub, records, system, log, clock });
-  const stopTwinSync = startTwinSync({ hub, records, system, log });
+  const nodeRoles = new Set(config.roles);
+  // Scale-out (docs/scale-out.md): on a networked or shared bus, or running only some roles, this is one node of
+  // several; the hub then routes device operations to the node holding the device and sends its events to workers.
+  const clustered = deps.bus !== undefined || config.bus !== 'memory' || nodeRoles.size < NODE_ROLES.length;
+  const bus = deps.bus ?? (await createBus({ url: config.bus, onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') }));
+  const cluster = clustered ? { nodeId: createNodeId(), roles: config.roles, holdsConnections: nodeRoles.has('hub'), receivesEvents: nodeRoles.has('worker') } : undefined;
+  const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, telemetryRetentionDays: config.telemetryRetentionDays, clock, log, metrics, cluster });
+  // Record events are raised in the process that wrote the record, so what reacts to them runs wherever records are
+  // written (api and worker nodes); what reacts to hub events runs on workers, to which the hub delivers them.
+  const writesRecords = nodeRoles.has('api') || nodeRoles.has('worker');
+  const idle = async () => undefined;
+  const stopDeviceSync = nodeRoles.has('worker') ? startDeviceSync({ hub, records, system, log }) : idle;
+  const stopCommandSync = writesRecords ? startCommandSync({ hub, records, system, log, clock }) : idle;
+  const stopTwinSync = writesRecords ? startTwinSync({ hub, records, system, log }) : idle;
   registerRuleValidation(records);
   const pipeline = createAlertPipeline({ store, records, system, hub, bus, clock, log, metrics });
   let tlsMaterial: TlsMaterial | undefined;
@@ -122,13 +144,16 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const operations = new OperationRegistry();
   operations.register(createWhoAmI({ organizationId, businessUnitId }));
   registerConnectorActions(operations, { store, hub, clock });
+  registerTemplateOperations(operations, { store, records, metadata, operations });
   operations.register(createGetDeviceConnectionString(hub));
+  operations.register(createImportDeviceRules({ store, records }));
   const processDeps = { store, records, system, hub, bus, operations, pipeline, clock, log, metrics };
-  const processes: StopProcess[] = [startWorkflows(processDeps), startCaseProcess(processDeps), startWebhooks(processDeps)];
+  const processes: StopProcess[] = writesRecords ? [startWorkflows(processDeps), startCaseProcess(processDeps), startWebhooks(processDeps)] : [];
   const api = new WebApi({ store, metadata, records, operations, clock, log });
   const limiter = new RateLimiter({ limit: config.rateLimit, windowMs: config.rateLimitWindowSeconds * 1000, clock });
   const httpDeps = { api, tokens, limiter, maxBodyBytes: config.maxBodyBytes, log, metrics };
-  const http = createHttpServer({ ...httpDeps, routes: registerConsoleRoutes });
+  const consoleDeps = { tokens, records, bus, limiter };
+  const http = createHttpServer({ ...httpDeps, routes: (app) => registerConsoleRoutes(app, consoleDeps) });
   let listeners: { https: FastifyInstance; mqtt: MqttGateway } | undefined;
   let started = false;
 
@@ -140,7 +165,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     const material = tls();
     const mqtt = await createMqttGateway({ hub, tls: material, log });
     const https = createHttpServer({ ...httpDeps, https: material, routes: (app) => {
-        registerConsoleRoutes(app);
+        registerConsoleRoutes(app, consoleDeps);
         registerHubRoutes(app, { hub, log });
       },
     });
@@ -170,24 +195,42 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     bus,
     hub,
     pipeline,
+    metadata,
     tls,
     system,
     async start() {
       let generatedAdminToken: string | undefined;
       // Before any listener: the pipeline replays the log and subscribes before new telemetry can arrive.
-      await pipeline.start();
+      if (nodeRoles.has('worker')) await pipeline.start();
+      // Before devices may connect: requests routed to this node must find it answering.
+      await hub.join();
+      if (!nodeRoles.has('hub') && config.bus === 'memory' && !deps.bus) {
+        log.warn({ roles: config.roles }, 'no hub node can be reached over the in-process bus: every device will be offline for this node');
+      }
       if (config.adminToken) {
         if (!(await tokens.existsWithSecret(config.adminToken))) await tokens.create({ role: 'admin', name: 'admin', secret: config.adminToken });
       } else if (!(await tokens.hasRole('admin'))) {
         generatedAdminToken = (await tokens.create({ role: 'admin', name: 'admin' })).token;
       }
-      await http.listen({ port: config.httpPort, host: config.host });
-      started = true;
-      const devices = await listenDevices();
+      if (nodeRoles.has('api')) {
+        await http.listen({ port: config.httpPort, host: config.host });
+        started = true;
+      }
+      const devices = nodeRoles.has('hub') ? await listenDevices() : undefined;
       listeners = devices;
-      const port = (http.server.address() as AddressInfo).port;
+      // Only a serving process takes up commands a previous run left (not a CLI command that builds the app).
+      if ('resume' in stopCommandSync) void stopCommandSync.resume();
+      const port = started ? (http.server.address() as AddressInfo).port : 0;
       const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-      return { url: `http://${host}:${port}`, port, httpsPort: devices.httpsPort, mqttsPort: devices.mqttsPort, generatedAdminToken };
+      return {
+        url: started ? `http://${host}:${port}` : '',
+        port,
+        httpsPort: devices?.httpsPort ?? 0,
+        mqttsPort: devices?.mqttsPort ?? 0,
+        roles: config.roles,
+        nodeId: hub.nodeId,
+        generatedAdminToken,
+      };
     },
     async stop() {
       if (started) await http.close();
@@ -203,7 +246,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       await stopCommandSync();
       await stopTwinSync();
       for (const stopProcess of processes) await stopProcess();
-      await bus.close();
+      if (!deps.bus) await bus.close();
       await store.close();
     },
   };
