@@ -47,6 +47,8 @@ describe('standard tables', () => {
       msdyn_iottocaseprocess: 'msdyn_iottocaseprocesses',
       ccs_webhook: 'ccs_webhooks',
       ccs_webhookdelivery: 'ccs_webhookdeliveries',
+      workflow: 'workflows',
+      asyncoperation: 'asyncoperations',
     };
     assert.deepEqual(model.tables().map((t) => t.logicalName).sort(), Object.keys(sets).sort());
     for (const [name, set] of Object.entries(sets)) assert.equal(model.tableBySet(set)?.logicalName, name);

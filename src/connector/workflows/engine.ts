@@ -40,6 +40,11 @@ export const MAX_DEPTH = 8;
 /** ccs_steplog is a memo of 1,048,576 characters; older entries make way for newer ones. */
 const MAX_LOG_CHARS = 1_000_000;
 const MAX_MESSAGE_CHARS = 100_000;
+/**
+ * Scale-out: a node starting up cannot tell a run another node is executing from one a crashed node left In
+ * Progress; it takes such a run over only once it has been in progress this long.
+ */
+const CLUSTER_TAKEOVER_MS = 10 * 60_000;
 
 export interface WorkflowEngineOptions {
   /** Records whose runs execute at the same time. */
@@ -101,6 +106,8 @@ export class WorkflowEngine {
   readonly #operations: OperationRegistry;
   readonly #clock: () => number;
   readonly #log: Logger;
+  /** This node's id in a scale-out installation; undefined when the process is alone with its store. */
+  readonly #nodeId: string | undefined;
   readonly #runsCounter: Counter;
   readonly #concurrency: number;
   readonly #retryDelayMs: number;
@@ -141,6 +148,7 @@ export class WorkflowEngine {
     this.#operations = deps.operations;
     this.#clock = deps.clock;
     this.#log = deps.log.child({ component: 'workflows' });
+    this.#nodeId = deps.hub.nodeId;
     this.#runsCounter = deps.metrics.counter('ccs_workflow_runs_total', 'Workflow runs finished, by outcome.', ['outcome']);
     this.#concurrency = opts.concurrency ?? 4;
     this.#retryDelayMs = opts.retryDelayMs ?? 1000;
@@ -284,7 +292,7 @@ export class WorkflowEngine {
   async #resume(): Promise<void> {
     const rows = await this.#store.select({
       table: RUN,
-      columns: [RUN_ID, 'statuscode', 'postponeuntil', 'regardingobjectid', lookupTypeColumn('regardingobjectid')],
+      columns: [RUN_ID, 'statuscode', 'postponeuntil', 'startedon', 'regardingobjectid', lookupTypeColumn('regardingobjectid')],
       where: and(eq('operationtype', OPERATION_WORKFLOW), ne('statecode', RUN_COMPLETED)),
       orderBy: [{ column: 'sequence' }, { column: 'createdon' }],
     });
@@ -295,7 +303,11 @@ export class WorkflowEngine {
       const id = String(r[RUN_ID]);
       const regarding = r['regardingobjectid'];
       const key = typeof regarding === 'string' ? `${String(r[lookupTypeColumn('regardingobjectid')])}:${regarding}` : `${RUN}:${id}`;
-      if (num(r['statuscode']) === RUN_STATUS.inProgress) this.#takeOver.add(id);
+      if (num(r['statuscode']) === RUN_STATUS.inProgress) {
+        // Alone, a run in progress was left by this process's predecessor. In a cluster it may be another node's.
+        if (this.#nodeId !== undefined && (num(r['startedon']) ?? 0) > this.#clock() - CLUSTER_TAKEOVER_MS) continue;
+        this.#takeOver.add(id);
+      }
       const due = num(r['postponeuntil']);
       if (!this.#queues.has(key) && due !== undefined && num(r['statuscode']) === RUN_STATUS.waiting) {
         delays.set(key, Math.min(Math.max(due - this.#clock(), 0), this.#maxRetryDelayMs));
@@ -392,7 +404,7 @@ export class WorkflowEngine {
     const startedMs = this.#clock();
     const startedon = formatDateTime(startedMs);
     try {
-      await this.#records.update(this.#system, RUN, runId, { statuscode: RUN_STATUS.inProgress, startedon, postponeuntil: null }, { ifVersion: num(run['versionnumber']) });
+      await this.#records.update(this.#system, RUN, runId, { statuscode: RUN_STATUS.inProgress, startedon, postponeuntil: null, hostid: this.#nodeId ?? null }, { ifVersion: num(run['versionnumber']) });
     } catch (e) {
       if (e instanceof CcsError && (e.code === 'VersionMismatch' || e.code === 'RecordNotFound')) return 'done'; // changed meanwhile: someone else has it
       throw e;

@@ -3,6 +3,7 @@
  * Web API's operation registry with the same parameter validation as an HTTP call; records are written through the
  * records service in the run's context.
  */
+import { CcsError } from '../../errors/index.js';
 import { formatDateTime } from '../../metadata/index.js';
 import { OperationRegistry } from '../../webapi/index.js';
 import { evaluate, resolveValue, resolveValues, type RunScope } from './evaluate.js';
@@ -79,7 +80,7 @@ async function runList(steps: readonly Step[], scope: RunScope, deps: RunStepsDe
     }
     let output: unknown;
     try {
-      output = await runOne(step, scope, deps);
+      output = await withConflictRetries(() => runOne(step, scope, deps));
     } catch (e) {
       deps.log.push({ ...entry, error: e instanceof StepFailedError ? (e.cause as Error).message : (e as Error).message });
       if (e instanceof StepFailedError) throw e;
@@ -89,6 +90,24 @@ async function runList(steps: readonly Step[], scope: RunScope, deps: RunStepsDe
     if ('as' in step && step.as !== undefined) scope.outputs.set(step.as, output);
   }
   return undefined;
+}
+
+/** Immediate tries of a step that lost an optimistic-concurrency race, before it counts as a failed attempt. */
+const CONFLICT_TRIES = 4;
+
+/**
+ * A step that lost a race with another writer of the same record (412 VersionMismatch) is tried again at once: its
+ * write did not happen (an action's writes roll back with its transaction), and the next try reads the winner's.
+ */
+async function withConflictRetries<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof CcsError && e.code === 'VersionMismatch') || i >= CONFLICT_TRIES) throw e;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * i));
+    }
+  }
 }
 
 async function runOne(step: Exclude<Step, { kind: 'stop' | 'condition' }>, scope: RunScope, deps: RunStepsDeps): Promise<unknown> {

@@ -94,6 +94,7 @@ export const asyncoperation: TableDef = {
     memo('friendlymessage', 'Friendly Message', 100000),
     guid('correlationid', 'Correlation Id', { description: 'Shared by the runs one record event started.' }),
     { logicalName: 'sequence', displayName: 'Sequence', type: 'bigint', description: 'Order in which runs were submitted.' },
+    text('hostid', 'Host', 100, { description: 'The node that took the run\'s current attempt.' }),
     whole('depth', 'Depth', { description: 'How many runs led to the record event that started this one.' }),
     choice('asyncoperation', 'ccs_triggerevent', 'Trigger Event', [
       [192350000, 'Create'],
