@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { engines } from '../helpers/engines.js';
-import { alerts, create, eventually, startApp, type Running } from './helpers.js';
+import { alerts, create, evaluated, eventually, metric, startApp, type Running } from './helpers.js';
 
 const ACTION = 'ccs_ImportDeviceRules';
 /** The reference blob of Microsoft's IoT ARM template (ms-connected-service.md §1.1). */
@@ -139,6 +139,21 @@ describe('ccs rules import', () => {
       assert.equal(remote.status, 0, remote.stderr);
       assert.match(remote.stdout, /1 rule created/);
       assert.deepEqual((await rules(srv)).map((r) => r['ccs_name']), ['All devices: Humidity > 48', 'All devices: Pressure > 1050', 'All devices: Temperature > 80']);
+      // Imported into the data directory by another process while the server runs: the server's rules pipeline
+      // notices the change by itself (no record event reaches it from there) and the rule fires.
+      const seen = await metric(srv, 'ccs_pipeline_readings_total');
+      await srv.app.hub.ingest('mill-0', { body: Buffer.from('{"Temperature":1}'), properties: {}, messageId: 'w-1' }, 'https');
+      await evaluated(srv, seen + 1); // the rules as they are now are loaded
+      writeFileSync(file, '[{"Vibration":3}]');
+      const direct = await ccsAsync(['rules', 'import', file, '--data-dir', dataDir]);
+      assert.equal(direct.status, 0, direct.stderr);
+      await srv.app.hub.ingest('mill-1', { body: Buffer.from('{"Vibration":2}'), properties: {}, messageId: 'v-1' }, 'https');
+      let n = 1;
+      await eventually(async () => {
+        // Readings keep coming, re-arming and crossing, until one is evaluated against the new rule.
+        await srv.app.hub.ingest('mill-1', { body: Buffer.from(JSON.stringify({ Vibration: n++ % 2 ? 9 : 1 })), properties: {}, messageId: `v-${n}` }, 'https');
+        return (await alerts(srv, 'mill-1')).length > 0 ? true : undefined;
+      }, 30_000);
       const wrongToken = await ccsAsync(['rules', 'import', file, '--server', srv.url, '--token', 'nope']);
       assert.equal(wrongToken.status, 2);
       assert.match(wrongToken.stderr, /HTTP 401/);
