@@ -166,17 +166,19 @@ export class WorkflowEngine {
     this.#resumed = this.#resume().catch((e) => this.#log.error({ err: e }, 'could not resume workflow runs'));
   }
 
-  /** Stops taking new runs, waits for the running ones; queued runs stay in the table for the next start. */
+  /**
+   * Starts no further runs and waits for the running ones. Record events keep becoming runs until the last running
+   * one has finished, so that what it wrote is not missed: those runs, and every queued one, stay in the table for
+   * the next start.
+   */
   async stop(): Promise<void> {
-    this.#unsubscribe?.();
-    this.#removeValidator?.();
-    // Events already received still become runs, so that the table holds them for the next start.
-    await Promise.allSettled([...this.#intakeAll]);
     this.#stopping = true;
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     await this.#resumed;
-    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    while (this.#inflight.size > 0 || this.#intakeAll.size > 0) await Promise.allSettled([...this.#inflight, ...this.#intakeAll]);
+    this.#unsubscribe?.();
+    this.#removeValidator?.();
   }
 
   /** Refuses a workflow that cannot run: unknown table or columns, steps outside the grammar. */
@@ -225,7 +227,7 @@ export class WorkflowEngine {
   }
 
   #onEvent(e: RecordEvent): void {
-    if (this.#stopping || e.table === RUN) return;
+    if (e.table === RUN) return;
     // Events after a workflow change see the new list: each event waits for the list as it was when it happened.
     if (e.table === WORKFLOW) this.#cache = this.#loadCache();
     const cache = this.#cache;
