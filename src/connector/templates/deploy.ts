@@ -51,7 +51,7 @@ export interface DeployReport {
 
 const REGISTER_ACTION = 'msdyn_RegisterIoTDevice';
 const DEPLOY_LOCK = 'ccs:template-deploy';
-const REGISTER_ATTEMPTS = 5;
+const REGISTER_ATTEMPTS = 8;
 const PENDING = Symbol('pending');
 
 /** Parses template text; bad JSON is a TemplateError like any other problem. */
@@ -371,6 +371,8 @@ async function register(deps: TemplateDeps, ctx: RecordContext, written: Readonl
         break;
       } catch (e) {
         if (!(e instanceof CcsError && e.code === 'VersionMismatch') || attempt >= REGISTER_ATTEMPTS) throw e;
+        // Apart, or two deploys registering the same devices in step would collide again and again.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 50 * attempt));
       }
     }
   }
