@@ -80,7 +80,7 @@ for (const engine of engines()) {
         assert.equal(command!['msdyn_name'], 'Reset Thermostat');
         assert.equal(command!['msdyn_deviceid'], 'thermostat-0001');
         await until('the device applying the command', async () => (/thermostat-0001 Reset Thermostat: Thermostat reset/.test(stdout) ? true : undefined), output);
-        assert.match(stdout, /demo: deployed .*thermostat\.json \(27 created, 2 updated, 0 unchanged; 5 devices registered\)/);
+        assert.match(stdout, /demo: deployed .*thermostat\.json \(28 created, 2 updated, 0 unchanged; 5 devices registered\)/);
         assert.match(stdout, /demo: alert "Temperature reading of .* from thermostat-0001/);
 
         child.kill('SIGTERM');
