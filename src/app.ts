@@ -126,7 +126,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   // Scale-out (docs/scale-out.md): on a networked or shared bus, or running only some roles, this is one node of
   // several; the hub then routes device operations to the node holding the device and sends its events to workers.
   const clustered = deps.bus !== undefined || config.bus !== 'memory' || nodeRoles.size < NODE_ROLES.length;
-  const bus = deps.bus ?? (await createBus({ url: config.bus, onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') }));
+  const bus = deps.bus ?? (await createBus({ url: config.bus, prefix: config.busPrefix, onError: (e, subject) => log.error({ err: e, subject }, 'bus subscriber failed') }));
   const cluster = clustered ? { nodeId: createNodeId(), roles: config.roles, holdsConnections: nodeRoles.has('hub'), receivesEvents: nodeRoles.has('worker') } : undefined;
   const hub = await createHub({ store, bus, hostName: config.hubHostName, mqttsPort: config.mqttsPort, telemetryRetentionDays: config.telemetryRetentionDays, clock, log, metrics, cluster });
   // Record events are raised in the process that wrote the record, so what reacts to them runs wherever records are

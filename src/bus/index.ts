@@ -14,9 +14,9 @@ export { fromSubjectToken, subjectMatches, subjectToken, telemetrySubject } from
  * The bus for a configuration's `--bus`: `memory` (or nothing) for the in-process bus, `nats://host:port` for NATS
  * JetStream, which connects and creates its stream before this resolves, so a bad URL fails at start.
  */
-export async function createBus(opts: { url?: string; onError?: BusErrorHandler } = {}): Promise<Bus> {
-  const { url = 'memory', onError } = opts;
+export async function createBus(opts: { url?: string; prefix?: string; onError?: BusErrorHandler } = {}): Promise<Bus> {
+  const { url = 'memory', prefix, onError } = opts;
   if (url === 'memory') return createMemoryBus({ onError });
-  if (/^nats:\/\//.test(url)) return createNatsBus({ url, onError });
+  if (/^nats:\/\//.test(url)) return createNatsBus({ url, onError, ...(prefix !== undefined ? { prefix } : {}) });
   throw new TypeError(`Bus URL must be 'memory' or nats://host:port, got '${url}'`);
 }

@@ -35,6 +35,8 @@ start options (also CCS_* environment variables, e.g. CCS_HTTP_PORT):
   --mqtts-port <port>            MQTT over TLS for devices (default 8883)
   --https-port <port>            HTTPS for devices, IoT Hub service REST and MQTT over WebSocket (default 8443)
   --bus <url>                    memory (default, in-process) or nats://host:4222 (NATS JetStream)
+  --bus-prefix <name>            NATS subject prefix and stream name (default ccs): installations sharing a
+                                 NATS server each take their own
   --roles <list>                 What this node runs: api (Web API, console), hub (device listeners, IoT Hub
                                  service REST), worker (rules, connector processes); default api,hub,worker
   --tls-cert <file> --tls-key <file>

@@ -13,6 +13,11 @@ export interface Config {
   readonly store: string;
   /** `memory` (the in-process bus) or `nats://host:port` (NATS JetStream, for scale-out). */
   readonly bus: string;
+  /**
+   * NATS only: first subject token and (upper-cased) stream name, so that several installations (or test runs) can
+   * share one NATS server. Every process of an installation must use the same.
+   */
+  readonly busPrefix: string;
   /** A fixed admin token; otherwise one is generated on first start and printed once. */
   readonly adminToken: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -60,6 +65,7 @@ const FIELDS: readonly Field[] = [
   { key: 'httpPort', flag: 'http-port', kind: 'port' },
   { key: 'store', flag: 'store', kind: 'string' },
   { key: 'bus', flag: 'bus', kind: 'string' },
+  { key: 'busPrefix', flag: 'bus-prefix', kind: 'string' },
   { key: 'adminToken', flag: 'admin-token', kind: 'optional' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', kind: 'int' },
@@ -81,6 +87,7 @@ const DEFAULTS = {
   host: '0.0.0.0',
   httpPort: 8080,
   bus: 'memory',
+  busPrefix: 'ccs',
   logLevel: 'info',
   maxBodyBytes: 4 * 1024 * 1024,
   rateLimit: 6000,
@@ -193,6 +200,9 @@ export function loadConfig(flags: ReadonlyMap<string, string>, env: NodeJS.Proce
   const bus = String(values['bus']);
   if (bus !== 'memory' && !/^nats:\/\/[^\s/]+\/?$/.test(bus)) {
     throw new ConfigError(`--bus / ${envName('bus')}: expected memory or nats://host:port, got '${bus}'`);
+  }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(String(values['busPrefix']))) {
+    throw new ConfigError(`--bus-prefix / ${envName('bus-prefix')}: expected letters, digits, '_' or '-', got '${String(values['busPrefix'])}'`);
   }
   const hub = String(values['hubHostName']);
   // A DNS name or address, optionally with a port: it goes into certificates, SAS `sr` and connection strings.

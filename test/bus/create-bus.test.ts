@@ -10,6 +10,11 @@ test('--bus: memory by default, nats://host:port accepted, anything else refused
   for (const bad of ['redis://x', 'nats://', 'memory2']) {
     assert.throws(() => loadConfig(parseFlags(['--data-dir', '/tmp/x', '--bus', bad]), {}), (e) => e instanceof ConfigError && /--bus/.test(e.message), bad);
   }
+  assert.equal(loadConfig(new Map([['data-dir', '/tmp/x']]), {}).busPrefix, 'ccs');
+  assert.equal(loadConfig(parseFlags(['--data-dir', '/tmp/x', '--bus-prefix', 'plant_7']), {}).busPrefix, 'plant_7');
+  for (const bad of ['a.b', 'a b', '>']) {
+    assert.throws(() => loadConfig(parseFlags(['--data-dir', '/tmp/x', '--bus-prefix', bad]), {}), (e) => e instanceof ConfigError && /--bus-prefix/.test(e.message), bad);
+  }
 });
 
 test('createBus: memory bus for memory; a NATS URL that cannot be reached fails at start', async () => {
