@@ -14,6 +14,16 @@ import { engines } from '../../helpers/engines.js';
 import { startServer, type TestServer } from '../../helpers/server.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../examples/thermostat.json', import.meta.url));
+const DOCS = fileURLToPath(new URL('../../../docs/templates.md', import.meta.url));
+
+/** The JSON block under "## A full example" in docs/templates.md. */
+function docsExample(): Record<string, unknown> {
+  const text = readFileSync(DOCS, 'utf8');
+  const section = text.slice(text.indexOf('## A full example'));
+  const block = /```json\n([\s\S]*?)\n```/.exec(section);
+  assert.ok(block, 'docs/templates.md has a full example');
+  return parseTemplateText(block[1]!);
+}
 const example = () => parseTemplateText(readFileSync(EXAMPLE, 'utf8'));
 const TIMEOUT = { timeout: 120_000 };
 
@@ -188,6 +198,46 @@ for (const engine of engines()) {
       assert.deepEqual(notification!['msdyn_iotdevicecommandparameters'], []);
       // Back as the example says.
       assert.equal(totals(await deploy(srv, example())).updated, 2);
+    });
+  });
+
+  describe(`templates: the full example of docs/templates.md (${engine.name})`, () => {
+    test('deploys, works, deploys again unchanged, and round-trips through export', TIMEOUT, async () => {
+      const srv = await startServer(engine);
+      try {
+        const report = await deploy(srv, docsExample());
+        assert.deepEqual(report.sections, {
+          tables: { created: 1, updated: 0, unchanged: 0 },
+          records: { created: 2, updated: 0, unchanged: 0 },
+          categories: { created: 1, updated: 0, unchanged: 0 },
+          propertyDefinitions: { created: 1, updated: 0, unchanged: 0 },
+          commandDefinitions: { created: 1, updated: 0, unchanged: 0 },
+          devices: { created: 2, updated: 0, unchanged: 0 },
+          connections: { created: 2, updated: 0, unchanged: 0 },
+          rules: { created: 1, updated: 0, unchanged: 0 },
+          workflows: { created: 1, updated: 1, unchanged: 0 },
+          webhooks: { created: 1, updated: 0, unchanged: 0 },
+          settings: { created: 0, updated: 1, unchanged: 0 },
+        });
+        assert.ok(report.registrations.every((r) => r.registered));
+        // The device's desired properties reached its twin on registration.
+        assert.equal((await srv.app.hub.getTwin('pump-1')).properties.desired['maxSpeed'], 3000);
+        const [workflow] = await get<{ statecode: number; ccs_steps: string }>(srv, "workflows?$filter=name eq 'Pumps - anomalies are high priority'");
+        assert.equal(workflow!.statecode, 1);
+        assert.equal(JSON.parse(workflow!.ccs_steps)[0].then[0].update, 'msdyn_iotalert');
+        assert.deepEqual(totals(await deploy(srv, docsExample())), { created: 0, updated: 0, unchanged: 15 });
+
+        const one = await exported(srv);
+        const fresh = await startServer(engine);
+        try {
+          await deploy(fresh, JSON.parse(JSON.stringify(one)));
+          assert.deepEqual(await exported(fresh), one);
+        } finally {
+          await fresh.stop();
+        }
+      } finally {
+        await srv.stop();
+      }
     });
   });
 
