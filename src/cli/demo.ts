@@ -64,6 +64,8 @@ function summary(report: DeployReport): string {
 
 export async function startDemo(opts: DemoOptions): Promise<Demo> {
   const { app, print } = opts;
+  const missing = ['api', 'hub', 'worker'].filter((r) => !(app.config.roles as readonly string[]).includes(r));
+  if (missing.length > 0) throw new Error(`the demo runs the whole chain in one process: it needs the roles api, hub and worker (the default), not only ${app.config.roles.join(',')}`);
   const file = opts.templateFile ?? DEMO_TEMPLATE;
   const template = parseTemplateText(readFileSync(file, 'utf8'));
   const report = await deployTemplate({ store: app.store, records: app.records, metadata: app.metadata, operations: app.operations }, app.system, template);

@@ -36,6 +36,20 @@ describe('the --demo option', () => {
     assert.throws(() => loadConfig(parseFlags(['--data-dir', dataDir, '--demo', 'maybe']), {}), (e: unknown) => e instanceof ConfigError && e.message === "--demo: expected true or false, got 'maybe'");
     assert.throws(() => loadConfig(parseFlags(['--data-dir', dataDir]), { CCS_DEMO: 'yes' }), (e: unknown) => e instanceof ConfigError && /^CCS_DEMO: expected true or false/.test(e.message));
   });
+
+  test('needs every role in the one process: with some of them it stops with status 2 and says why', { timeout: 120_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ccs-demo-'));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', `import { main } from ${JSON.stringify(MAIN)}; await main(process.argv.slice(1));`, '--',
+        'start', '--demo', '--roles', 'api,worker', '--data-dir', dataDir, '--http-port', '0', '--host', '127.0.0.1', '--admin-token', TOKEN, '--log-level', 'silent'],
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /^ccs: --demo: the demo runs the whole chain in one process: it needs the roles api, hub and worker \(the default\), not only api,worker$/m);
+  });
 });
 
 for (const engine of engines()) {
