@@ -401,8 +401,3 @@ export function formatDeployReport(report: DeployReport): string {
   for (const w of report.warnings) lines.push(`warning: ${w}`);
   return `${lines.join('\n')}\n`;
 }
-
-/** Whether the deploy changed anything. */
-export function deployChanged(report: DeployReport): boolean {
-  return Object.values(report.sections).some((c) => c.created > 0 || c.updated > 0) || report.registrations.length > 0;
-}

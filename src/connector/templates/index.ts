@@ -6,7 +6,6 @@
 export { TEMPLATE_SCHEMA, type Template } from './format.js';
 export { TemplateError } from './problems.js';
 export {
-  deployChanged,
   deployTemplate,
   formatDeployReport,
   parseTemplateText,

@@ -8,7 +8,6 @@
 import {
   columnDefFromAttributeMetadata,
   isLookup,
-  isMultiTarget,
   pluralize,
   tableDefFromEntityMetadata,
   type ColumnDef,
@@ -304,9 +303,4 @@ export function exportTables(model: Model, warnings: string[]): Json[] {
     if (custom.length > 0) out.push({ LogicalName: def.logicalName, Attributes: attributes(def, custom) });
   }
   return out;
-}
-
-/** Whether the lookup column can hold records of several tables (written `{"<table>": "<key>"}` in templates). */
-export function isSeveralTargets(column: ColumnDef): boolean {
-  return isLookup(column) && isMultiTarget(column);
 }
