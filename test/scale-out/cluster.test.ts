@@ -23,16 +23,22 @@ for (const engine of engines()) {
       let storeUrl: string;
       const stores: Store[] = [];
       const hubs: HubRuntime[] = [];
+      /** Installations other than the shared one (a node cut off from it). */
+      const others: SharedBus[] = [];
 
-      async function node(cluster: Partial<HubClusterOptions> & { nodeId: string }): Promise<{ hub: HubRuntime; store: Store; bus: Bus }> {
+      async function node(
+        cluster: Partial<HubClusterOptions> & { nodeId: string },
+        opts: { c2dScanMs?: number; bus?: Bus } = {},
+      ): Promise<{ hub: HubRuntime; store: Store; bus: Bus }> {
         const store = createStore(storeUrl);
         stores.push(store);
-        const connection = await bus.connect();
+        const connection = opts.bus ?? (await bus.connect());
         const hub = await createHub({
           store,
           bus: connection,
           hostName: 'hub.test',
           flushIntervalMs: 20,
+          c2dScanMs: opts.c2dScanMs,
           cluster: { roles: ['hub'], holdsConnections: true, receivesEvents: false, ...cluster },
         });
         hubs.push(hub);
@@ -51,6 +57,7 @@ for (const engine of engines()) {
         if (first instanceof PostgresStore) await first.dropSchema();
         for (const s of stores) await s.close();
         await bus.cleanup();
+        for (const o of others) await o.cleanup();
       });
 
       test('hub events of any node reach exactly one of the worker nodes', async () => {
@@ -96,6 +103,20 @@ for (const engine of engines()) {
         detach();
         await until(async () => ((await a.store.select({ table: 'ccs_hubpresence', where: eq('deviceid', 'm-1') })).length === 0 ? true : undefined), 'the presence removed');
         await assert.rejects(b.hub.invokeMethod('m-1', { methodName: 'ping', payload: null }), isCode('DeviceNotOnline'));
+      });
+
+      test('a queued C2D message whose notification never came is found by the holding node', async () => {
+        const holder = await node({ nodeId: 'scan-a' }, { c2dScanMs: 100 });
+        await holder.hub.registry.create({ deviceId: 'sc-1' });
+        const channel = new FakeChannel('sc-1');
+        holder.hub.attach(channel);
+        await until(async () => ((await holder.store.select({ table: 'ccs_hubpresence', where: eq('deviceid', 'sc-1') })).length === 1 ? true : undefined), 'the presence of sc-1');
+        // A node cut off from the others' bus: its notification to the holder cannot arrive.
+        const elsewhere = makeBus();
+        others.push(elsewhere);
+        const isolated = await node({ nodeId: 'scan-cut-off', holdsConnections: false }, { bus: await elsewhere.connect() });
+        await isolated.hub.sendC2d('sc-1', { body: Buffer.from('found by the scan'), properties: {} });
+        await until(() => (channel.delivered.some((m) => m.body.toString() === 'found by the scan') ? true : undefined), 'the message delivered by the scan');
       });
 
       test('a node whose heartbeat stopped is swept: its devices are disconnected and their presence removed', async () => {
