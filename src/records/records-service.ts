@@ -199,11 +199,12 @@ export class RecordsService {
     const pk = table.primaryIdAttribute;
     const id = typeof row[pk] === 'string' ? (row[pk] as string) : randomUUID();
     const now = this.deps.clock();
+    // Before defaults: a client giving only statecode gets that state's first status, not the default status.
+    this.#alignState(table, row);
     for (const c of table.columns) {
       if (row[c.logicalName] !== undefined) continue;
       if ('defaultValue' in c && c.defaultValue !== undefined) row[c.logicalName] = toStoreValue(c, c.defaultValue);
     }
-    this.#alignState(table, row);
     Object.assign(row, { [pk]: id, createdon: now, modifiedon: now, versionnumber: 1 });
     if (table.column('createdby')) Object.assign(row, { createdby: ctx.principal.userId, modifiedby: ctx.principal.userId });
     const owner = table.column('ownerid');
