@@ -16,6 +16,9 @@ import { demand, type Principal } from '../security/principal.js';
 import { and, eq } from '../store/index.js';
 import type { Condition, OrderBy, Queryable, Row, StoreValue } from '../store/types.js';
 
+/** Reads and writes an update may take when other writers keep changing the row in between. */
+const MAX_UPDATE_ATTEMPTS = 20;
+
 export interface RecordEvent {
   readonly type: 'created' | 'updated' | 'deleted';
   readonly table: string;
@@ -268,22 +271,27 @@ export class RecordsService {
     delete row[table.primaryIdAttribute];
     this.#alignState(table, row);
     const pk = table.primaryIdAttribute;
-    const current = await ctx.db.select({ table: tableName, columns: [pk, 'versionnumber'], where: eq(pk, id), limit: 1 });
-    if (current.length === 0) throw notFound(table, id);
-    const version = Number(current[0]!['versionnumber']);
-    if (opts.ifVersion !== undefined && opts.ifVersion !== version) throw versionMismatch();
-    const validators = this.#validators.get(tableName) ?? [];
-    if (validators.length > 0) {
-      // The whole row as it will be: a change of one column can make another one invalid (scope without a lookup).
-      const stored = await ctx.db.select({ table: tableName, where: eq(pk, id), limit: 1 });
-      const merged = { ...stored[0], ...row };
-      for (const validate of validators) validate(merged, 'update');
+    // Without a version from the caller the last writer wins, as in Dataverse without If-Match: a write that lands
+    // between the read and the write below only makes this one read again (and validate against the new row).
+    for (let attempt = 1; ; attempt++) {
+      const current = await ctx.db.select({ table: tableName, columns: [pk, 'versionnumber'], where: eq(pk, id), limit: 1 });
+      if (current.length === 0) throw notFound(table, id);
+      const version = Number(current[0]!['versionnumber']);
+      if (opts.ifVersion !== undefined && opts.ifVersion !== version) throw versionMismatch();
+      const validators = this.#validators.get(tableName) ?? [];
+      if (validators.length > 0) {
+        // The whole row as it will be: a change of one column can make another one invalid (scope without a lookup).
+        const stored = await ctx.db.select({ table: tableName, where: eq(pk, id), limit: 1 });
+        const merged = { ...stored[0], ...row };
+        for (const validate of validators) validate(merged, 'update');
+      }
+      const written: Row = { ...row, modifiedon: this.deps.clock(), versionnumber: version + 1 };
+      if (table.column('modifiedby')) written['modifiedby'] = ctx.principal.userId;
+      // The version check in the statement itself closes the gap between the read above and this write.
+      const changed = await ctx.db.update(tableName, written, and(eq(pk, id), eq('versionnumber', version)));
+      if (changed > 0) break;
+      if (opts.ifVersion !== undefined || attempt >= MAX_UPDATE_ATTEMPTS) throw versionMismatch();
     }
-    Object.assign(row, { modifiedon: this.deps.clock(), versionnumber: version + 1 });
-    if (table.column('modifiedby')) row['modifiedby'] = ctx.principal.userId;
-    // The version check in the statement itself closes the gap between the read above and this write.
-    const changed = await ctx.db.update(tableName, row, and(eq(pk, id), eq('versionnumber', version)));
-    if (changed === 0) throw versionMismatch();
     this.#emit(ctx, { type: 'updated', table: tableName, id, columns: Object.keys(values), principal: ctx.principal });
   }
 

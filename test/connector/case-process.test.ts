@@ -169,6 +169,27 @@ for (const engine of engines()) {
       assert.equal(moved.alert._msdyn_case_value, incident);
     });
 
+    test('writers of an alert the process is writing never get a 412 without If-Match', async () => {
+      const dev = await device(await account());
+      // Each alert is written by the process (it starts) while the debounce action groups it with the others.
+      const ids = await Promise.all(Array.from({ length: 40 }, async () => {
+        const id = await alert(dev, { msdyn_alerttime: new Date().toISOString() });
+        await c.api.callAction({ collection: 'msdyn_iotalerts', key: id, actionName: 'Microsoft.Dynamics.CRM.msdyn_ParentIoTAlerts', action: { TimespanSeconds: 180 } });
+        await c.api.update({ collection: 'msdyn_iotalerts', key: id, data: { msdyn_alerturl: 'https://example.com/a' } });
+        return id;
+      }));
+      for (const id of ids) {
+        const [inst] = await eventually(async () => {
+          const list = await instancesOf(id);
+          return list.length > 0 && (await readAlert(id)).stageid === CREATED ? list : undefined;
+        }, 10000, 'process started');
+        assert.equal(inst!._activestageid_value, CREATED);
+      }
+      // With If-Match a stale version is still refused.
+      const res = await c.srv.fetch(`msdyn_iotalerts(${ids[0]})`, { method: 'PATCH', headers: { 'content-type': 'application/json', 'if-match': 'W/"1"' }, body: '{"msdyn_alerturl":null}' });
+      assert.equal(res.status, 412);
+    });
+
     test('resolving the case deactivates the alert and its children and finishes the process at Resolve', async () => {
       const dev = await device(await account());
       const parent = await alert(dev);

@@ -24,7 +24,7 @@ import { eq, type Row, type Store, type Transaction } from '../../store/index.js
 import type { Operation } from '../../webapi/index.js';
 import { ALERT, ALERT_ID, PARENT } from '../alerts.js';
 import type { ConnectorDeps } from '../deps.js';
-import { isTransaction, retryOnVersionMismatch, syncProcess } from '../case-process/bookkeeping.js';
+import { isTransaction, processLock, retryOnVersionMismatch, syncProcess } from '../case-process/bookkeeping.js';
 import { withTransaction } from '../transaction.js';
 
 export const CREATE_CASE_FROM_IOT_ALERT = 'ccs_CreateCaseFromIoTAlert';
@@ -127,6 +127,9 @@ class CaseMaker {
     }
     const already = await this.#caseOfRow(alert);
     if (already) return { incidentId: already, created: false };
+    // The process locks of the alerts about to be written, before any row is: a transaction never waits for one of
+    // those while holding a row another transaction (debouncing, say) waits for.
+    for (const key of [...new Set([String(root[ALERT_ID]), alertId])].sort()) await this.tx.lock(processLock(key));
 
     if (String(root[ALERT_ID]) === alertId) {
       return { incidentId: await this.#createCase(alert, [alert]), created: true };

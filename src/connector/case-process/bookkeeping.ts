@@ -23,8 +23,12 @@ const INSTANCE_COLUMNS = [INSTANCE_ID, INSTANCE_ALERT, INSTANCE_CASE, 'activesta
 export interface ProcessChange {
   /** Whose stage wins when the two sides differ: the side a client just moved. Default the alert's. */
   readonly source?: 'alert' | 'instance';
-  /** Start the process for a top-level active alert that is not in it yet. */
+  /**
+   * Start the process for an active alert that is not in it yet and is top-level — now, or (`createdTopLevel`) when it
+   * was created: debouncing may give it a parent before this runs, and the alert still started its own process.
+   */
   readonly start?: boolean;
+  readonly createdTopLevel?: boolean;
   /** The alert's case: linked to the alert when it has none, and the process moves to Create Case at least. */
   readonly incidentId?: string;
   /** The case is resolved: the alert is deactivated and its process finishes at Resolve. */
@@ -97,7 +101,7 @@ export async function syncProcess(
   if (change.finish && alertActive) Object.assign(alertPatch, { statecode: 1, statuscode: 2 });
 
   let previous: number;
-  if (!instance && change.start && alertActive && isTopLevel(alert) && alert['processid'] == null) {
+  if (!instance && change.start && alertActive && (change.createdTopLevel || isTopLevel(alert)) && alert['processid'] == null) {
     previous = -1;
   } else if (!instance || Number(instance['statecode']) !== ACTIVE) {
     // Not in the process, or its process is over: only the case link and the state change.

@@ -2,8 +2,9 @@
  * The "IoT Alert to Case Process" business process flow (ms-connected-service.md §2.14, §4.2): Created → Create Case
  * → Identify → Research → Resolve, one instance (`msdyn_iottocaseprocess`) per top-level alert.
  *
- * - A new top-level alert (no parent alert, no parent token) starts an instance at Created; the alert's `processid`,
- *   `stageid` and `traversedpath` mirror the instance's stage.
+ * - A new top-level alert (created with no parent alert and no parent token) starts an instance at Created, even when
+ *   debouncing makes it a child a moment later; the alert's `processid`, `stageid` and `traversedpath` mirror the
+ *   instance's stage. An alert created as a child has no process of its own: its parent's case is its case.
  * - A client moves the process by PATCHing the instance's `activestageid` or the alert's `stageid`: validators
  *   refuse unknown stages and skips with a 400 before anything is stored (./stages.ts), and the other side follows.
  *   A plain PATCH is all a client needs (the stage bar of Dataverse does the same), so there is no stage action.
@@ -25,7 +26,7 @@ import { CcsError } from '../../errors/index.js';
 import { lookupTypeColumn } from '../../metadata/index.js';
 import type { RecordEvent } from '../../records/index.js';
 import { caseForAlert } from '../actions/create-case-from-alert.js';
-import { ACTIVE, ALERT, ALERT_ID, PARENT } from '../alerts.js';
+import { ACTIVE, ALERT, ALERT_ID, PARENT, PARENT_TOKEN } from '../alerts.js';
 import type { ProcessDeps, StopProcess } from '../process-deps.js';
 import { withTransaction } from '../transaction.js';
 import {
@@ -136,7 +137,8 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
 
   const off = records.onEvent((e: RecordEvent) => {
     if (e.table === ALERT) {
-      if (e.type === 'created') alertTask(e.id, { start: true });
+      // Created without a parent (or its token): a top-level alert, whatever debouncing does to it meanwhile.
+      if (e.type === 'created') alertTask(e.id, { start: true, createdTopLevel: !e.columns.includes(PARENT) && !e.columns.includes(PARENT_TOKEN) });
       else if (e.type === 'updated' && e.columns.some((c) => ALERT_SIDE.has(c))) alertTask(e.id, { source: 'alert' });
     } else if (e.table === INSTANCE) {
       if (e.type !== 'deleted' && e.columns.some((c) => INSTANCE_SIDE.has(c))) enqueue(`instance:${e.id}`, () => fromInstance(e.id));
