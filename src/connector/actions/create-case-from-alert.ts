@@ -148,7 +148,7 @@ class CaseMaker {
       objecttypecode: INCIDENT,
       isdocument: false,
     });
-    await syncProcess(this.records, this.rc, this.tx, alertId, { incidentId }, this.now);
+    await syncProcess(this.records, this.rc, this.tx, alertId, { incidentId, replaceCase: true }, this.now);
     return { incidentId, created };
   }
 
@@ -191,7 +191,7 @@ class CaseMaker {
       customerid: customer,
       msdyn_iotalert: alertId,
     });
-    await syncProcess(this.records, this.rc, this.tx, alertId, { incidentId }, this.now);
+    await syncProcess(this.records, this.rc, this.tx, alertId, { incidentId, replaceCase: true }, this.now);
     return incidentId;
   }
 

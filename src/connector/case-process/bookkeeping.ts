@@ -31,6 +31,8 @@ export interface ProcessChange {
   readonly createdTopLevel?: boolean;
   /** The alert's case: linked to the alert when it has none, and the process moves to Create Case at least. */
   readonly incidentId?: string;
+  /** Link `incidentId` even when the alert names another case (one that no longer exists). */
+  readonly replaceCase?: boolean;
   /** The case is resolved: the alert is deactivated and its process finishes at Resolve. */
   readonly finish?: boolean;
 }
@@ -94,9 +96,13 @@ export async function syncProcess(
   if (!alert) return undefined;
   const instance = await instanceOf(tx, alertId);
   const linked = (row: Row | undefined, column: string) => (typeof row?.[column] === 'string' ? (row[column] as string) : undefined);
-  const incidentId = change.incidentId ?? linked(alert, CASE) ?? (instance && Number(instance['statecode']) === ACTIVE ? linked(instance, INSTANCE_CASE) : undefined);
+  // An alert keeps the case it has; another incident naming the alert does not take it over.
+  const incidentId = (change.replaceCase ? change.incidentId : undefined)
+    ?? linked(alert, CASE)
+    ?? change.incidentId
+    ?? (instance && Number(instance['statecode']) === ACTIVE ? linked(instance, INSTANCE_CASE) : undefined);
   const alertPatch: Record<string, unknown> = {};
-  if (incidentId && alert[CASE] == null) alertPatch[CASE] = incidentId;
+  if (incidentId && alert[CASE] !== incidentId) alertPatch[CASE] = incidentId;
   const alertActive = Number(alert['statecode']) === ACTIVE;
   if (change.finish && alertActive) Object.assign(alertPatch, { statecode: 1, statuscode: 2 });
 

@@ -79,8 +79,8 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
     }),
   ];
 
-  function enqueue(key: string, work: () => Promise<void>): void {
-    if (stopping) return;
+  function enqueue(key: string, work: () => Promise<void>): Promise<void> {
+    if (stopping) return Promise.resolve();
     const previous = chains.get(key) ?? Promise.resolve();
     const next = previous
       .then(work)
@@ -91,6 +91,7 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
         if (chains.get(key) === next) chains.delete(key);
       });
     chains.set(key, next);
+    return next;
   }
 
   async function sync(alertId: string, change: ProcessChange): Promise<void> {
@@ -106,44 +107,48 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
     }
   }
 
-  const alertTask = (alertId: string, change: ProcessChange) => enqueue(`alert:${alertId}`, () => sync(alertId, change));
+  const alertTask = (alertId: string, change: ProcessChange): Promise<void> => enqueue(`alert:${alertId}`, () => sync(alertId, change));
 
   async function fromInstance(instanceId: string): Promise<void> {
     const row = await records.retrieve(system, INSTANCE, instanceId, [INSTANCE_ALERT]);
     const alertId = row?.[INSTANCE_ALERT];
-    if (typeof alertId === 'string') alertTask(alertId, { source: 'instance' });
+    if (typeof alertId === 'string') void alertTask(alertId, { source: 'instance' });
   }
 
   async function fromIncident(incidentId: string, columns: readonly string[]): Promise<void> {
     const incident = await records.retrieve(system, INCIDENT, incidentId, ['msdyn_iotalert', 'statecode']);
     if (!incident) return;
     const alertId = incident['msdyn_iotalert'];
-    if (typeof alertId === 'string' && columns.includes('msdyn_iotalert')) alertTask(alertId, { incidentId });
+    if (typeof alertId === 'string' && columns.includes('msdyn_iotalert')) void alertTask(alertId, { incidentId });
     if (columns.includes('statecode') && Number(incident['statecode']) === RESOLVED) await resolve(incidentId, typeof alertId === 'string' ? alertId : undefined);
   }
 
   /** Deactivates the alerts of a resolved case, and the children of those alerts, finishing their processes. */
   async function resolve(incidentId: string, sourceAlert: string | undefined): Promise<void> {
     const ids = new Set<string>();
-    if (sourceAlert) ids.add(sourceAlert);
     for (const r of await records.query(system, ALERT, { columns: [ALERT_ID], where: eq(CASE, incidentId) })) ids.add(String(r[ALERT_ID]));
+    // The alert that opened the case, unless it has moved on to another case.
+    if (sourceAlert) {
+      const source = await records.retrieve(system, ALERT, sourceAlert, [CASE]);
+      if (source && (source[CASE] == null || source[CASE] === incidentId)) ids.add(sourceAlert);
+    }
     for (const part of chunks([...ids])) {
       const children = await records.query(system, ALERT, { columns: [ALERT_ID, CASE], where: and(isIn(PARENT, part), eq('statecode', ACTIVE)) });
       // A child on another case keeps it; its own case decides its fate.
       for (const c of children) if (c[CASE] == null || c[CASE] === incidentId) ids.add(String(c[ALERT_ID]));
     }
-    for (const id of ids) alertTask(id, { finish: true, incidentId });
+    await Promise.all([...ids].map((id) => alertTask(id, { finish: true, incidentId })));
   }
 
   const off = records.onEvent((e: RecordEvent) => {
     if (e.table === ALERT) {
       // Created without a parent (or its token): a top-level alert, whatever debouncing does to it meanwhile.
-      if (e.type === 'created') alertTask(e.id, { start: true, createdTopLevel: !e.columns.includes(PARENT) && !e.columns.includes(PARENT_TOKEN) });
-      else if (e.type === 'updated' && e.columns.some((c) => ALERT_SIDE.has(c))) alertTask(e.id, { source: 'alert' });
+      if (e.type === 'created') void alertTask(e.id, { start: true, createdTopLevel: !e.columns.includes(PARENT) && !e.columns.includes(PARENT_TOKEN) });
+      else if (e.type === 'updated' && e.columns.some((c) => ALERT_SIDE.has(c))) void alertTask(e.id, { source: 'alert' });
     } else if (e.table === INSTANCE) {
-      if (e.type !== 'deleted' && e.columns.some((c) => INSTANCE_SIDE.has(c))) enqueue(`instance:${e.id}`, () => fromInstance(e.id));
+      if (e.type !== 'deleted' && e.columns.some((c) => INSTANCE_SIDE.has(c))) void enqueue(`instance:${e.id}`, () => fromInstance(e.id));
     } else if (e.table === INCIDENT && e.type !== 'deleted') {
-      if (e.columns.includes('msdyn_iotalert') || e.columns.includes('statecode')) enqueue(`incident:${e.id}`, () => fromIncident(e.id, e.columns));
+      if (e.columns.includes('msdyn_iotalert') || e.columns.includes('statecode')) void enqueue(`incident:${e.id}`, () => fromIncident(e.id, e.columns));
     }
   });
 
@@ -158,7 +163,8 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
         limit: PAGE,
       });
       if (stopping || rows.length === 0) break;
-      for (const r of rows) alertTask(String(r[ALERT_ID]), { start: true });
+      // A page at a time, so a large backlog does not queue up in memory.
+      await Promise.all(rows.map((r) => alertTask(String(r[ALERT_ID]), { start: true })));
       after = String(rows[rows.length - 1]![ALERT_ID]);
     }
     after = '';
@@ -172,7 +178,7 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
       if (stopping || rows.length === 0) break;
       const cases = [...new Set(rows.map((r) => String(r[CASE])))];
       const resolved = await records.query(system, INCIDENT, { columns: ['incidentid'], where: and(isIn('incidentid', cases), eq('statecode', RESOLVED)) });
-      for (const i of resolved) enqueue(`incident:${String(i['incidentid'])}`, () => resolve(String(i['incidentid']), undefined));
+      await Promise.all(resolved.map((i) => enqueue(`incident:${String(i['incidentid'])}`, () => resolve(String(i['incidentid']), undefined))));
       after = String(rows[rows.length - 1]![ALERT_ID]);
     }
   }
