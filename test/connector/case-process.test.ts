@@ -97,6 +97,7 @@ for (const engine of engines()) {
       assert.equal((await instancesOf(child)).length, 0);
       assert.equal((await instancesOf(token)).length, 0);
       assert.equal((await readAlert(child)).stageid, null);
+      await rejectsWith(moveAlert(child, CREATED), 400, /is not in the IoT Alert to Case Process/);
     });
 
     test('moving the alert to Create Case creates the case; the next stages append to the path on both sides', async () => {

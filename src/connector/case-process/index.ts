@@ -59,7 +59,7 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
   const removers = [
     records.addValidator(ALERT, (row) =>
       checkStage({
-        table: ALERT, stageColumn: 'stageid', id: row[ALERT_ID], stage: row['stageid'], path: row['traversedpath'],
+        table: ALERT, stageColumn: 'stageid', requireProcessId: true, id: row[ALERT_ID], stage: row['stageid'], path: row['traversedpath'],
         processId: row['processid'], hasCase: row[CASE] != null, active: Number(row['statecode'] ?? ACTIVE) === ACTIVE,
       })),
     records.addValidator(INSTANCE, (row) => {

@@ -47,6 +47,8 @@ export interface StageState {
   /** `msdyn_iotalert` or `msdyn_iottocaseprocess`, and its stage column, for messages. */
   readonly table: string;
   readonly stageColumn: string;
+  /** The record is in the process only when `processid` names it (the alert; an instance may be created without). */
+  readonly requireProcessId?: boolean;
   readonly id: unknown;
   readonly stage: unknown;
   readonly path: unknown;
@@ -69,6 +71,9 @@ export function checkStage(s: StageState): void {
   if (s.stage === null || s.stage === undefined) {
     if (pathEnd(s.path) !== -1) refuse(`'${s.stageColumn}' of ${what} cannot be cleared while it is in the ${PROCESS_NAME}.`);
     return;
+  }
+  if (s.requireProcessId && (s.processId === null || s.processId === undefined)) {
+    refuse(`${what} is not in the ${PROCESS_NAME}: only alerts created without a parent alert have a stage.`);
   }
   if (s.processId !== null && s.processId !== undefined && String(s.processId).toLowerCase() !== PROCESS_ID) {
     refuse(`'processid' of ${what} must be the ${PROCESS_NAME} (${PROCESS_ID}).`);
