@@ -45,6 +45,8 @@ const MAX_MESSAGE_CHARS = 100_000;
  * Progress; it takes such a run over only once it has been in progress this long.
  */
 const CLUSTER_TAKEOVER_MS = 10 * 60_000;
+/** Scale-out: record events stay in the node that wrote the record, so a workflow changed elsewhere is read again this often. */
+const CLUSTER_REFRESH_MS = 30_000;
 
 export interface WorkflowEngineOptions {
   /** Records whose runs execute at the same time. */
@@ -138,6 +140,7 @@ export class WorkflowEngine {
   #active = 0;
   #sequence = 0;
   #stopping = false;
+  #refreshTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #removeValidator: (() => void) | undefined;
 
@@ -164,6 +167,12 @@ export class WorkflowEngine {
     this.#unsubscribe = this.#records.onEvent((e) => this.#onEvent(e));
     this.#cache = this.#loadCache();
     this.#resumed = this.#resume().catch((e) => this.#log.error({ err: e }, 'could not resume workflow runs'));
+    if (this.#nodeId !== undefined) {
+      this.#refreshTimer = setInterval(() => {
+        this.#cache = this.#loadCache();
+      }, CLUSTER_REFRESH_MS);
+      this.#refreshTimer.unref();
+    }
   }
 
   /**
@@ -173,6 +182,7 @@ export class WorkflowEngine {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#refreshTimer);
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     await this.#resumed;
