@@ -133,7 +133,7 @@ for (const engine of skip ? [] : engines()) {
       const alertId = /alerts\/([0-9a-f-]{36})/.exec(alertUrl)![1]!;
 
       // Create a case from the alert: the case page opens, and the alert links to it.
-      await page.getByRole('button', { name: 'Create case' }).click();
+      await page.getByRole('button', { name: 'Create case', exact: true }).click();
       await page.getByLabel('Case title').fill('Thermostat 1 overheating');
       await page.getByRole('form', { name: 'Create a case' }).getByRole('button', { name: 'Create case' }).click();
       await page.getByRole('heading', { level: 1, name: 'Thermostat 1 overheating' }).waitFor();

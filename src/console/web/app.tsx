@@ -16,6 +16,7 @@ import { CasesPage, CasePage } from './pages/cases';
 import { WorkflowsPage } from './pages/workflows';
 import { SettingsPage } from './pages/settings';
 import { TokensPage } from './pages/tokens';
+import { WebhooksPage } from './pages/webhooks';
 
 export const SessionContext = createContext<Hello | undefined>(undefined);
 export function useSession(): Hello {
@@ -38,6 +39,7 @@ const NAV: readonly NavItem[] = [
   { path: 'rules', label: 'Rules', show: (h) => can(h, 'R', 'ccs_iotrule') },
   { path: 'categories', label: 'Categories', show: (h) => can(h, 'R', 'msdyn_iotdevicecategory') },
   { path: 'workflows', label: 'Workflows', show: (h) => can(h, 'W', 'workflow'), admin: true },
+  { path: 'webhooks', label: 'Webhooks', show: (h) => can(h, 'W', 'ccs_webhook'), admin: true },
   { path: 'settings', label: 'Settings', show: (h) => can(h, 'W', 'msdyn_iotsettings'), admin: true },
   { path: 'tokens', label: 'Tokens', show: (h) => h.role === 'admin', admin: true },
 ];
@@ -225,6 +227,8 @@ function Page(props: { route: Route; hello: Hello }): JSX.Element {
       return id ? <CasePage id={id} /> : <CasesPage params={props.route.params} />;
     case 'workflows':
       return <WorkflowsPage />;
+    case 'webhooks':
+      return <WebhooksPage />;
     case 'settings':
       return <SettingsPage />;
     case 'tokens':

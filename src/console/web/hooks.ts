@@ -69,3 +69,33 @@ export function usePageTitle(title: string): void {
     document.title = `${title} · ccs`;
   }, [title]);
 }
+
+export interface ActionState {
+  /** The last failure's message (the Web API's), until the next run. */
+  readonly error: string | undefined;
+  /** The key of the run in progress. */
+  readonly busy: string | undefined;
+  /** Runs a write a button asked for; a failure is kept in `error` rather than thrown. */
+  run(work: () => Promise<unknown>, key?: string): Promise<void>;
+}
+
+/** What a button that writes needs: its work run once at a time, its error kept for the page to show. */
+export function useAction(): ActionState {
+  const [error, setError] = useState<string | undefined>();
+  const [busy, setBusy] = useState<string | undefined>();
+  return {
+    error,
+    busy,
+    run: async (work, key = 'run') => {
+      setBusy(key);
+      setError(undefined);
+      try {
+        await work();
+      } catch (e) {
+        setError((e as Error).message);
+      } finally {
+        setBusy(undefined);
+      }
+    },
+  };
+}

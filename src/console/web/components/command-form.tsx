@@ -2,11 +2,14 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { create, getJson, query, type Row } from '../api';
 import { useAsync } from '../hooks';
-import { ErrorNote, Field, fieldOfError } from './ui';
+import { FieldErrors, SaveBar, SelectField, TextField, fieldsNamed, useForm } from './form';
+import { ErrorNote, Field } from './ui';
 
 const SETTINGS_ID = '76cd1aaa-0dfd-4c17-8915-9df22ee05137';
 
 /** msdyn_iotpropertydefinition.msdyn_type */
+/** msdyn_iotdevicecommanddefinition.ccs_deliverymethod */
+const DIRECT_METHOD = 192350001;
 const TYPE = { String: 192350000, Object: 192350001, DateTime: 192350002, Boolean: 192350003, Whole: 192350004, Decimal: 192350005 } as const;
 
 interface Param {
@@ -20,9 +23,9 @@ async function loadDefinitions(categoryId: string | undefined, signal: AbortSign
   // The category's commands when it has any; otherwise every definition.
   let definitions: Row[] = [];
   if (categoryId) {
-    definitions = (await query(`msdyn_iotdevicecategories(${categoryId})/msdyn_iotdevicecategorycommands?$select=msdyn_name,ccs_deliverymethod&$orderby=msdyn_name`, { signal })).value;
+    definitions = (await query(`msdyn_iotdevicecategories(${categoryId})/msdyn_iotdevicecategorycommands?$select=msdyn_name,ccs_deliverymethod,ccs_methodname&$orderby=msdyn_name`, { signal })).value;
   }
-  if (definitions.length === 0) definitions = (await query('msdyn_iotdevicecommanddefinitions?$select=msdyn_name,ccs_deliverymethod&$orderby=msdyn_name&$top=500', { signal })).value;
+  if (definitions.length === 0) definitions = (await query('msdyn_iotdevicecommanddefinitions?$select=msdyn_name,ccs_deliverymethod,ccs_methodname&$orderby=msdyn_name&$top=500', { signal })).value;
   let nameProperty = 'CommandName';
   let paramsProperty = 'Parameters';
   try {
@@ -47,9 +50,7 @@ export function CommandForm(props: { deviceRecordId: string; categoryId?: string
   const [values, setValues] = useState<Record<string, string | boolean>>({});
   const [raw, setRaw] = useState('{\n  "CommandName": "",\n  "Parameters": {}\n}');
   const [name, setName] = useState('');
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [formError, setFormError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
+  const [ttl, setTtl] = useState('');
   const [sent, setSent] = useState<string | undefined>();
   const params = useAsync<Param[]>(
     async (signal) => {
@@ -65,6 +66,10 @@ export function CommandForm(props: { deviceRecordId: string; categoryId?: string
   const definition = definitions.find((d) => String(d['msdyn_iotdevicecommanddefinitionid']) === definitionId);
   const noDefinitions = defs.data !== undefined && definitions.length === 0;
   const effectiveMode = noDefinitions ? 'raw' : mode;
+  const direct = effectiveMode === 'definition' && definition?.['ccs_deliverymethod'] === DIRECT_METHOD;
+  // What the server refuses comes back next to the field it names; the message is the definition's, or the raw JSON.
+  const form = useForm(fieldsNamed(['msdyn_message', 'msdyn_name', 'ccs_timetolive', 'msdyn_command', 'msdyn_device'], { msdyn_message: effectiveMode === 'raw' ? 'raw' : 'definition', msdyn_name: 'name', msdyn_command: '', msdyn_device: '' }));
+  const errors = form.errors;
 
   /** The message from the definition's fields; errors per parameter name. */
   const build = (): { message?: string; errors: Record<string, string> } => {
@@ -114,50 +119,35 @@ export function CommandForm(props: { deviceRecordId: string; categoryId?: string
     return { message: JSON.stringify({ [np]: String(definition['msdyn_name']), [pp]: parameters }), errors: errs };
   };
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setFormError(undefined);
+  const submit = form.submit(async () => {
     setSent(undefined);
     let message: string;
-    const errs: Record<string, string> = {};
     if (effectiveMode === 'raw') {
       try {
         JSON.parse(raw);
       } catch (err) {
-        errs['raw'] = `The message is not valid JSON: ${(err as Error).message}`;
+        throw new FieldErrors({ raw: `The message is not valid JSON: ${(err as Error).message}` });
       }
       message = raw;
     } else {
       const b = build();
-      Object.assign(errs, b.errors);
+      if (Object.keys(b.errors).length > 0) throw new FieldErrors(b.errors);
       message = b.message ?? '';
     }
-    setErrors(errs);
-    if (Object.keys(errs).length > 0) return;
-    setBusy(true);
-    try {
-      const parsed = JSON.parse(message) as Record<string, unknown>;
-      const commandName = typeof parsed[defs.data?.nameProperty ?? 'CommandName'] === 'string' ? String(parsed[defs.data?.nameProperty ?? 'CommandName']) : '';
-      const values: Row = {
-        msdyn_name: name.trim() || commandName || 'Command',
-        msdyn_message: message,
-        'msdyn_Device@odata.bind': `/msdyn_iotdevices(${props.deviceRecordId})`,
-      };
-      if (props.parentAlertId) values['msdyn_ParentAlert@odata.bind'] = `/msdyn_iotalerts(${props.parentAlertId})`;
-      if (effectiveMode === 'definition' && definition) values['msdyn_Command@odata.bind'] = `/msdyn_iotdevicecommanddefinitions(${definitionId})`;
-      const id = await create('msdyn_iotdevicecommands', values);
-      setSent(id);
-      props.onSent?.(id);
-    } catch (err) {
-      const msg = (err as Error).message;
-      const field = fieldOfError(msg, ['msdyn_message', 'msdyn_name', 'msdyn_command', 'msdyn_device']);
-      if (field === 'msdyn_message') setErrors({ [effectiveMode === 'raw' ? 'raw' : 'definition']: msg });
-      else if (field === 'msdyn_name') setErrors({ name: msg });
-      else setFormError(msg);
-    } finally {
-      setBusy(false);
-    }
-  };
+    const parsed = JSON.parse(message) as Record<string, unknown>;
+    const commandName = typeof parsed[defs.data?.nameProperty ?? 'CommandName'] === 'string' ? String(parsed[defs.data?.nameProperty ?? 'CommandName']) : '';
+    const values: Row = {
+      msdyn_name: name.trim() || commandName || 'Command',
+      msdyn_message: message,
+      'msdyn_Device@odata.bind': `/msdyn_iotdevices(${props.deviceRecordId})`,
+    };
+    if (ttl.trim() !== '') values['ccs_timetolive'] = Number(ttl);
+    if (props.parentAlertId) values['msdyn_ParentAlert@odata.bind'] = `/msdyn_iotalerts(${props.parentAlertId})`;
+    if (effectiveMode === 'definition' && definition) values['msdyn_Command@odata.bind'] = `/msdyn_iotdevicecommanddefinitions(${definitionId})`;
+    const id = await create('msdyn_iotdevicecommands', values);
+    setSent(direct ? 'Command created: the device\'s method is being called; its answer will be in the command history below.' : 'Command created; its status is in the command history below.');
+    props.onSent?.(id);
+  });
 
   return (
     <form class="command-form" onSubmit={submit} noValidate aria-label="Send a command">
@@ -175,19 +165,29 @@ export function CommandForm(props: { deviceRecordId: string; categoryId?: string
       <ErrorNote error={defs.error} />
       {effectiveMode === 'definition' ? (
         <>
-          <Field label="Command" name="definition" error={errors['definition']}>
-            {(a) => (
-              <select {...a} value={definitionId} onChange={(e) => { setDefinitionId(e.currentTarget.value); setValues({}); setErrors({}); }}>
-                <option value="">Choose a command…</option>
-                {definitions.map((d) => (
-                  <option key={String(d['msdyn_iotdevicecommanddefinitionid'])} value={String(d['msdyn_iotdevicecommanddefinitionid'])}>
-                    {String(d['msdyn_name'])}
-                    {d['ccs_deliverymethod'] === 192350001 ? ' (direct method)' : ''}
-                  </option>
-                ))}
-              </select>
-            )}
-          </Field>
+          <SelectField
+            label="Command"
+            name="definition"
+            value={definitionId}
+            onChange={(v) => {
+              setDefinitionId(v);
+              setValues({});
+            }}
+            error={errors['definition']}
+            help={
+              direct
+                ? `Called as the direct method ${String(definition?.['ccs_methodname'] || definition?.['msdyn_name'])}: the device must be connected, and its answer shows in the command history.`
+                : undefined
+            }
+          >
+            <option value="">Choose a command…</option>
+            {definitions.map((d) => (
+              <option key={String(d['msdyn_iotdevicecommanddefinitionid'])} value={String(d['msdyn_iotdevicecommanddefinitionid'])}>
+                {String(d['msdyn_name'])}
+                {d['ccs_deliverymethod'] === DIRECT_METHOD ? ' (direct method)' : ''}
+              </option>
+            ))}
+          </SelectField>
           {params.data?.map((p) => (
             <Field key={p.id} label={`${p.name}${p.unit ? ` (${p.unit})` : ''}`} name={`p:${p.name}`} error={errors[`p:${p.name}`]}>
               {(a) =>
@@ -214,16 +214,21 @@ export function CommandForm(props: { deviceRecordId: string; categoryId?: string
           {(a) => <textarea {...a} rows={6} class="mono" spellcheck={false} value={raw} onInput={(e) => setRaw(e.currentTarget.value)} />}
         </Field>
       )}
-      <Field label="Name (optional)" name="name" error={errors['name']}>
-        {(a) => <input {...a} type="text" maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
-      </Field>
-      <ErrorNote error={formError} />
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? 'Sending…' : 'Send command'}
-      </button>
+      <TextField label="Name (optional)" name="name" value={name} onInput={setName} error={errors['name']} />
+      <TextField
+        label={direct ? 'Wait for the answer (seconds, optional)' : 'Time to live (seconds, optional)'}
+        name="ccs_timetolive"
+        type="number"
+        value={ttl}
+        onInput={setTtl}
+        error={errors['ccs_timetolive']}
+        input={direct ? { min: 5, max: 300, step: 1 } : { min: 1, max: 172800, step: 1 }}
+        help={direct ? 'From 5 to 300. Empty: 30.' : 'How long the hub keeps the message for a device that is offline. Empty: 3600.'}
+      />
+      <SaveBar label="Send command" busy={form.busy} busyLabel="Sending…" error={form.formError} />
       {sent && (
         <p role="status" class="notice">
-          Command created; its status is in the command history below.
+          {sent}
         </p>
       )}
     </form>

@@ -3,7 +3,8 @@ import type { JSX } from 'preact';
 import { formatted, lookupOf, query, type Row } from '../api';
 import { useAsync, useRecordChanges } from '../hooks';
 import { href } from '../router';
-import { Badge, Empty, ErrorNote, Loading, formatTime } from './ui';
+import { DataTable, Loaded } from './list';
+import { Badge, formatTime } from './ui';
 
 export const COMMAND_STATUS = { InProgress: 192350000, Sent: 192350001, Error: 192350002, Delivered: 192350003, Expired: 192350004 } as const;
 
@@ -25,24 +26,11 @@ export function CommandHistory(props: { filter: string; label: string; showDevic
     [props.filter],
   );
   useRecordChanges(['msdyn_iotdevicecommand'], () => list.reload(), 300);
-  if (list.error) return <ErrorNote error={list.error} />;
-  if (!list.data) return <Loading what="commands" />;
-  if (list.data.value.length === 0) return <Empty>No commands sent yet.</Empty>;
   return (
-    <div class="table-wrap">
-      <table class="data" data-testid={props.testId}>
-        <caption class="sr-only">{props.label}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Sent</th>
-            <th scope="col">Command</th>
-            {props.showDevice && <th scope="col">Device</th>}
-            <th scope="col">Message</th>
-            <th scope="col">Status</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.data.value.map((c) => {
+    <Loaded state={list} what="commands" empty="No commands sent yet.">
+      {(data) => (
+        <DataTable caption={props.label} testId={props.testId} columns={['Sent', 'Command', props.showDevice && 'Device', 'Message', 'Status']}>
+          {data.value.map((c) => {
             const device = lookupOf(c, 'msdyn_device');
             return (
               <tr key={String(c['msdyn_iotdevicecommandid'])} data-command-id={String(c['msdyn_iotdevicecommandid'])}>
@@ -69,9 +57,9 @@ export function CommandHistory(props: { filter: string; label: string; showDevic
               </tr>
             );
           })}
-        </tbody>
-      </table>
-    </div>
+        </DataTable>
+      )}
+    </Loaded>
   );
 }
 
@@ -86,23 +74,22 @@ export function AlertTable(props: { filter: string; label: string; empty: string
     [props.filter],
   );
   useRecordChanges(['msdyn_iotalert'], () => list.reload(), 700);
-  if (list.error) return <ErrorNote error={list.error} />;
-  if (!list.data) return <Loading what="alerts" />;
-  if (list.data.value.length === 0) return <Empty>{props.empty}</Empty>;
   return (
-    <div class="table-wrap">
-      <table class="data">
-        <caption class="sr-only">{props.label}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Alert</th>
-            <th scope="col">Time</th>
-            <th scope="col">Type</th>
-            <th scope="col">State</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.data.value.map((a) => (
+    <Loaded state={list} what="alerts" empty={props.empty}>
+      {(data) => (
+        <DataTable
+          caption={props.label}
+          columns={['Alert', 'Time', 'Type', 'State']}
+          footer={
+            data.count !== undefined &&
+            data.count > data.value.length && (
+              <p class="muted">
+                Showing the latest {data.value.length} of {data.count.toLocaleString()}.
+              </p>
+            )
+          }
+        >
+          {data.value.map((a) => (
             <tr key={String(a['msdyn_iotalertid'])}>
               <td>
                 <a href={href(`alerts/${String(a['msdyn_iotalertid'])}`)}>{String(a['msdyn_description'] ?? '(no description)')}</a>
@@ -112,13 +99,8 @@ export function AlertTable(props: { filter: string; label: string; empty: string
               <td>{a['statecode'] === 0 ? <Badge tone="warn">Active</Badge> : <Badge>Inactive</Badge>}</td>
             </tr>
           ))}
-        </tbody>
-      </table>
-      {list.data.count !== undefined && list.data.count > list.data.value.length && (
-        <p class="muted">
-          Showing the latest {list.data.value.length} of {list.data.count.toLocaleString()}.
-        </p>
+        </DataTable>
       )}
-    </div>
+    </Loaded>
   );
 }

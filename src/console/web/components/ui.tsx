@@ -1,5 +1,6 @@
 import type { ComponentChildren, JSX } from 'preact';
 import { useState } from 'preact/hooks';
+import { href } from '../router';
 
 let nextId = 0;
 export function useId(prefix: string): string {
@@ -151,26 +152,6 @@ export function parseJsonText(text: unknown): unknown {
   }
 }
 
-export function Pager(props: { page: number; pageSize: number; total: number | undefined; hasNext: boolean; onPage: (page: number) => void }): JSX.Element {
-  const { page, pageSize, total } = props;
-  const from = total === 0 ? 0 : page * pageSize + 1;
-  const to = page * pageSize + pageSize;
-  return (
-    <nav class="pager" aria-label="Pages">
-      <button type="button" disabled={page === 0} onClick={() => props.onPage(page - 1)}>
-        Previous
-      </button>
-      <span aria-live="polite">
-        {from.toLocaleString()}–{(total !== undefined ? Math.min(to, total) : to).toLocaleString()}
-        {total !== undefined ? ` of ${total.toLocaleString()}` : ''}
-      </span>
-      <button type="button" disabled={!props.hasNext} onClick={() => props.onPage(page + 1)}>
-        Next
-      </button>
-    </nav>
-  );
-}
-
 export function formatTime(value: unknown): string {
   if (typeof value !== 'string' || value === '') return '';
   const d = new Date(value);
@@ -188,38 +169,64 @@ export function relativeTime(value: unknown, now = Date.now()): string {
   return new Date(t).toLocaleDateString();
 }
 
-/** `<input type="datetime-local">` value ↔ ISO instant. */
-export function toLocalInput(iso: string | undefined): string {
-  if (!iso) return '';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return '';
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-export function fromLocalInput(value: string): string | undefined {
-  if (!value) return undefined;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
-}
-
-/** A process stage bar: the stages in order, those passed marked, the current one announced. */
-export function StageBar(props: { stages: readonly { id: string; name: string }[]; current?: string; passed: readonly string[]; label?: string }): JSX.Element {
+/**
+ * A process stage bar: the stages in order, those passed marked, the current one announced. With `onMove`, every
+ * other stage is a button that moves the process there; which moves are allowed is the server's to say (one stage
+ * forward or any number back), and its refusal is shown by the page.
+ */
+export function StageBar(props: {
+  stages: readonly { id: string; name: string }[];
+  current?: string;
+  passed: readonly string[];
+  label?: string;
+  onMove?: (stageId: string) => void;
+  busy?: boolean;
+  testId?: string;
+}): JSX.Element {
   return (
-    <ol class="stage-bar" aria-label={props.label ?? 'Process stages'}>
+    <ol class="stage-bar" aria-label={props.label ?? 'Process stages'} data-testid={props.testId}>
       {props.stages.map((s, i) => {
         const isCurrent = s.id === props.current;
         const done = !isCurrent && props.passed.includes(s.id);
-        return (
-          <li key={s.id} class={isCurrent ? 'current' : done ? 'done' : ''} aria-current={isCurrent ? 'step' : undefined}>
+        const content = (
+          <>
             <span class="stage-num" aria-hidden="true">
               {done ? '✓' : i + 1}
             </span>
             <span>{s.name}</span>
             {isCurrent && <span class="sr-only"> (current stage)</span>}
             {done && <span class="sr-only"> (completed)</span>}
+          </>
+        );
+        return (
+          <li key={s.id} class={isCurrent ? 'current' : done ? 'done' : ''} aria-current={isCurrent ? 'step' : undefined} data-stage-id={s.id}>
+            {props.onMove && !isCurrent ? (
+              <button type="button" class="stage-button" disabled={props.busy} aria-label={`Move to ${s.name}${done ? ' (completed)' : ''}`} onClick={() => props.onMove!(s.id)}>
+                {content}
+              </button>
+            ) : (
+              content
+            )}
           </li>
         );
       })}
     </ol>
+  );
+}
+
+/** The page's heading, with the way back (breadcrumbs) when it is the page of one record, and what stands beside the heading. */
+export function PageHead(props: { title: string; parent?: { label: string; path: string }; crumb?: string; children?: ComponentChildren }): JSX.Element {
+  return (
+    <>
+      {props.parent && (
+        <nav class="breadcrumbs" aria-label="Breadcrumb">
+          <a href={href(props.parent.path)}>{props.parent.label}</a> <span aria-hidden="true">›</span> <span aria-current="page">{props.crumb ?? props.title}</span>
+        </nav>
+      )}
+      <div class="page-head">
+        <h1>{props.title}</h1>
+        {props.children}
+      </div>
+    </>
   );
 }

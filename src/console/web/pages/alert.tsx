@@ -3,15 +3,16 @@ import { useState } from 'preact/hooks';
 import { action, create, formatted, getJson, hasOperation, lookupOf, query, update, type Row } from '../api';
 import { useSession } from '../app';
 import { CommandForm } from '../components/command-form';
+import { RecordOptions, SaveBar, SelectField, TextField, fieldsNamed, useForm } from '../components/form';
+import { IOT_TO_CASE_PROCESS_ID, ProcessStageBar } from '../components/process';
 import { AlertTable, CommandHistory } from '../components/records';
 import { ReadingsChart } from '../components/readings';
-import { ErrorNote, Field, JsonView, Loading, Section, StageBar, fieldOfError, formatTime, parseJsonText } from '../components/ui';
-import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
+import { ErrorNote, JsonView, Loading, PageHead, Section, formatTime, parseJsonText } from '../components/ui';
+import { useAction, useAsync, usePageTitle, useRecordChanges } from '../hooks';
 import { href, navigate } from '../router';
 import { can } from '../session';
 import { stateBadge } from './alerts';
 
-const IOT_TO_CASE_PROCESS_ID = '006c4c42-2abe-4b61-9149-56df5b9625f9';
 const CASE_ORIGIN_IOT = 700610000;
 /** Readings shown around the alert time. */
 const WINDOW_MS = 30 * 60_000;
@@ -35,22 +36,37 @@ async function loadAlert(id: string, signal: AbortSignal): Promise<AlertData> {
   return { alert, device };
 }
 
-function ProcessStages(props: { alert: Row }): JSX.Element | null {
-  const processId = typeof props.alert['processid'] === 'string' ? props.alert['processid'] : IOT_TO_CASE_PROCESS_ID;
-  const stages = useAsync(async (signal) => {
-    try {
-      return (await query(`processstages?$select=stagename,ccs_order&$filter=processid eq ${processId}&$orderby=ccs_order`, { signal })).value;
-    } catch {
-      return []; // no process stages in this model
-    }
-  }, [processId]);
-  if (!stages.data || stages.data.length === 0) return null;
-  const list = stages.data.map((s) => ({ id: String(s['processstageid']), name: String(s['stagename']) }));
-  const traversed = String(props.alert['traversedpath'] ?? '').split(',').filter(Boolean);
-  let current = typeof props.alert['stageid'] === 'string' ? props.alert['stageid'] : undefined;
-  // Before the process has started on this alert, it is at its first stage.
-  if (!current && traversed.length === 0) current = list[0]?.id;
-  return <StageBar stages={list} current={current} passed={traversed} label="IoT Alert to Case process" />;
+/**
+ * The alert's place in the IoT Alert to Case process. An alert created as a child has no process of its own: its
+ * parent's process stands for the group.
+ */
+function AlertProcess(props: { alert: Row; canMove: boolean; onMoved: () => void }): JSX.Element | null {
+  const a = props.alert;
+  const id = String(a['msdyn_iotalertid']);
+  const processId = typeof a['processid'] === 'string' ? a['processid'] : undefined;
+  const parent = lookupOf(a, 'msdyn_parentalert');
+  if (!processId && parent) {
+    return (
+      <p class="muted" data-testid="stage-bar-parent">
+        This alert is part of <a href={href(`alerts/${parent.id}`)}>{parent.name}</a>: that alert's process covers both.
+      </p>
+    );
+  }
+  return (
+    <ProcessStageBar
+      processId={processId ?? IOT_TO_CASE_PROCESS_ID}
+      current={typeof a['stageid'] === 'string' ? a['stageid'] : undefined}
+      traversed={a['traversedpath']}
+      move={
+        props.canMove && processId && a['statecode'] === 0
+          ? async (stageId) => {
+              await update('msdyn_iotalerts', id, { stageid: stageId });
+              props.onMoved();
+            }
+          : undefined
+      }
+    />
+  );
 }
 
 function CreateCase(props: { alert: Row; device?: Row; onCreated: (id: string) => void }): JSX.Element {
@@ -58,42 +74,26 @@ function CreateCase(props: { alert: Row; device?: Row; onCreated: (id: string) =
   const [title, setTitle] = useState(String(props.alert['msdyn_description'] ?? ''));
   const accountRef = props.device ? lookupOf(props.device, 'msdyn_account') : undefined;
   const [customer, setCustomer] = useState(accountRef?.id ?? '');
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [formError, setFormError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
+  const form = useForm(fieldsNamed(['Title', 'title', 'CustomerId', 'customerid'], { Title: 'title', CustomerId: 'customer', customerid: 'customer' }));
   const accounts = useAsync((signal) => (open ? query('accounts?$select=name&$orderby=name&$top=500', { signal }) : Promise.resolve(undefined)), [open]);
   const id = String(props.alert['msdyn_iotalertid']);
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setErrors({});
-    setFormError(undefined);
-    setBusy(true);
-    try {
-      let incidentId: string;
-      if (await hasOperation('ccs_CreateCaseFromIoTAlert')) {
-        const r = await action<{ IncidentId: string }>(`msdyn_iotalerts(${id})/Microsoft.Dynamics.CRM.ccs_CreateCaseFromIoTAlert`, {
-          ...(title.trim() ? { Title: title.trim() } : {}),
-          ...(customer ? { CustomerId: customer } : {}),
-        });
-        incidentId = r!.IncidentId;
-      } else {
-        const values: Row = { title: title.trim(), caseorigincode: CASE_ORIGIN_IOT, 'msdyn_IoTAlert@odata.bind': `/msdyn_iotalerts(${id})` };
-        if (customer) values['customerid_account@odata.bind'] = `/accounts(${customer})`;
-        incidentId = await create('incidents', values);
-        await update('msdyn_iotalerts', id, { 'msdyn_Case@odata.bind': `/incidents(${incidentId})` });
-      }
-      props.onCreated(incidentId);
-    } catch (err) {
-      const msg = (err as Error).message;
-      const field = fieldOfError(msg, ['Title', 'title', 'CustomerId', 'customerid']);
-      if (field === 'Title' || field === 'title') setErrors({ title: msg });
-      else if (field === 'CustomerId' || field === 'customerid') setErrors({ customer: msg });
-      else setFormError(msg);
-    } finally {
-      setBusy(false);
+  const submit = form.submit(async () => {
+    let incidentId: string;
+    if (await hasOperation('ccs_CreateCaseFromIoTAlert')) {
+      const r = await action<{ IncidentId: string }>(`msdyn_iotalerts(${id})/Microsoft.Dynamics.CRM.ccs_CreateCaseFromIoTAlert`, {
+        ...(title.trim() ? { Title: title.trim() } : {}),
+        ...(customer ? { CustomerId: customer } : {}),
+      });
+      incidentId = r!.IncidentId;
+    } else {
+      const values: Row = { title: title.trim(), caseorigincode: CASE_ORIGIN_IOT, 'msdyn_IoTAlert@odata.bind': `/msdyn_iotalerts(${id})` };
+      if (customer) values['customerid_account@odata.bind'] = `/accounts(${customer})`;
+      incidentId = await create('incidents', values);
+      await update('msdyn_iotalerts', id, { 'msdyn_Case@odata.bind': `/incidents(${incidentId})` });
     }
-  };
+    props.onCreated(incidentId);
+  });
 
   if (!open) {
     return (
@@ -104,32 +104,12 @@ function CreateCase(props: { alert: Row; device?: Row; onCreated: (id: string) =
   }
   return (
     <form onSubmit={submit} noValidate aria-label="Create a case" class="inline-form">
-      <Field label="Case title" name="title" error={errors['title']}>
-        {(a) => <input {...a} type="text" maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />}
-      </Field>
-      <Field label="Customer (account)" name="customer" error={errors['customer']} help={accountRef ? `Default: the device's account, ${accountRef.name}.` : 'The device has no account: choose one.'}>
-        {(a) => (
-          <select {...a} value={customer} onChange={(e) => setCustomer(e.currentTarget.value)}>
-            <option value="">{accountRef ? `${accountRef.name} (device's account)` : 'Choose an account…'}</option>
-            {accounts.data?.value
-              .filter((acc) => String(acc['accountid']) !== accountRef?.id)
-              .map((acc) => (
-                <option key={String(acc['accountid'])} value={String(acc['accountid'])}>
-                  {String(acc['name'])}
-                </option>
-              ))}
-          </select>
-        )}
-      </Field>
-      <ErrorNote error={formError} />
-      <div class="button-row">
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? 'Creating…' : 'Create case'}
-        </button>
-        <button type="button" onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-      </div>
+      <TextField label="Case title" name="title" value={title} onInput={setTitle} error={form.errors['title']} input={{ maxLength: 200 }} />
+      <SelectField label="Customer (account)" name="customer" value={customer} onChange={setCustomer} error={form.errors['customer']} help={accountRef ? `Default: the device's account, ${accountRef.name}.` : 'The device has no account: choose one.'}>
+        <option value="">{accountRef ? `${accountRef.name} (device's account)` : 'Choose an account…'}</option>
+        <RecordOptions rows={accounts.data?.value} id="accountid" name="name" except={accountRef?.id} />
+      </SelectField>
+      <SaveBar label="Create case" busy={form.busy} busyLabel="Creating…" error={form.formError} onCancel={() => setOpen(false)} />
     </form>
   );
 }
@@ -139,7 +119,7 @@ export function AlertPage(props: { id: string }): JSX.Element {
   const data = useAsync((signal) => loadAlert(props.id, signal), [props.id]);
   useRecordChanges(['msdyn_iotalert'], () => data.reload(), 300, (e) => e.id === props.id);
   const [showCommand, setShowCommand] = useState(false);
-  const [stateError, setStateError] = useState<string | undefined>();
+  const stateChange = useAction();
   const title = data.data ? String(data.data.alert['msdyn_description'] ?? 'Alert') : 'Alert';
   usePageTitle(title);
 
@@ -151,26 +131,18 @@ export function AlertPage(props: { id: string }): JSX.Element {
   const parentRef = lookupOf(alert, 'msdyn_parentalert');
   const time = Date.parse(String(alert['msdyn_alerttime'] ?? alert['createdon'] ?? ''));
   const alertData = parseJsonText(alert['msdyn_alertdata']);
-  const toggleState = async () => {
-    setStateError(undefined);
-    try {
+  const toggleState = () =>
+    stateChange.run(async () => {
       await update('msdyn_iotalerts', props.id, { statecode: alert['statecode'] === 0 ? 1 : 0 });
       data.reload();
-    } catch (e) {
-      setStateError((e as Error).message);
-    }
-  };
+    });
 
   return (
     <div class="page">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <a href={href('alerts')}>Alerts</a> <span aria-hidden="true">›</span> <span aria-current="page">{title}</span>
-      </nav>
-      <div class="page-head">
-        <h1>{title}</h1>
+      <PageHead title={title} parent={{ label: 'Alerts', path: 'alerts' }}>
         {stateBadge(alert)}
-      </div>
-      <ProcessStages alert={alert} />
+      </PageHead>
+      <AlertProcess alert={alert} canMove={can(hello, 'W', 'msdyn_iotalert')} onMoved={data.reload} />
       <div class="actions-bar">
         {caseRef ? (
           <a class="button" href={href(`cases/${caseRef.id}`)}>
@@ -190,7 +162,7 @@ export function AlertPage(props: { id: string }): JSX.Element {
           </button>
         )}
       </div>
-      <ErrorNote error={stateError} />
+      <ErrorNote error={stateChange.error} />
       {showCommand && deviceRef && (
         <Section title="Send a command" id="send-command">
           <CommandForm deviceRecordId={deviceRef.id} categoryId={device ? lookupOf(device, 'msdyn_category')?.id : undefined} parentAlertId={props.id} />

@@ -1,9 +1,11 @@
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { batchGet, formatted, lookupOf, query, type Page, type Row } from '../api';
-import { Badge, Empty, ErrorNote, Loading, Pager, formatTime, fromLocalInput, toLocalInput } from '../components/ui';
+import { Options, RecordOptions } from '../components/form';
+import { DataTable, FilterSelect, FilterTime, Loaded, PAGE_SIZE, Pager, pageOf, pageUrl, setListParams } from '../components/list';
+import { Badge, Empty, ErrorNote, PageHead, formatTime } from '../components/ui';
 import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
-import { href, navigate } from '../router';
+import { href } from '../router';
 
 export const ALERT_TYPES = [
   { value: 192350000, label: 'Anomaly' },
@@ -11,8 +13,12 @@ export const ALERT_TYPES = [
   { value: 192350002, label: 'Preventive Maintenance' },
   { value: 192350003, label: 'Test' },
 ] as const;
+const ALERT_STATES = [
+  { value: '0', label: 'Active' },
+  { value: '1', label: 'Inactive' },
+  { value: 'any', label: 'Any' },
+] as const;
 
-export const PAGE_SIZE = 50;
 export const ALERT_COLUMNS = 'msdyn_description,msdyn_alerttime,msdyn_alerttype,_msdyn_device_value,statecode,_msdyn_case_value,_msdyn_parentalert_value,_msdyn_lastcommandsent_value';
 
 export interface AlertFilters {
@@ -39,7 +45,7 @@ export function alertFilter(f: AlertFilters): string {
 
 export function alertListUrl(f: AlertFilters, page: number): string {
   const filter = alertFilter(f);
-  return `msdyn_iotalerts?$select=${ALERT_COLUMNS}${filter ? `&$filter=${encodeURIComponent(filter)}` : ''}&$orderby=msdyn_alerttime desc&$count=true${page > 0 ? `&$skip=${page * PAGE_SIZE}` : ''}`;
+  return pageUrl(`msdyn_iotalerts?$select=${ALERT_COLUMNS}${filter ? `&$filter=${encodeURIComponent(filter)}` : ''}&$orderby=msdyn_alerttime desc`, page);
 }
 
 /** Child alert counts of the given parents: one `$count` each, all in one `$batch` request. */
@@ -72,7 +78,7 @@ export function AlertsPage(props: { params: URLSearchParams }): JSX.Element {
     to: p.get('to') ?? '',
     scope: p.get('scope') ?? 'top',
   };
-  const page = Math.max(0, Number(p.get('page') ?? 0) || 0);
+  const page = pageOf(p);
   const key = JSON.stringify([filters, page]);
   const seen = useRef<Set<string> | undefined>(undefined);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
@@ -96,102 +102,53 @@ export function AlertsPage(props: { params: URLSearchParams }): JSX.Element {
   }, [list.data]);
   useRecordChanges(['msdyn_iotalert'], () => list.reload(), 700);
 
-  const set = (change: Partial<AlertFilters> & { page?: string }) => {
-    const next: Record<string, string | undefined> = { ...filters, page: undefined, ...change };
-    if (next['scope'] === 'top') next['scope'] = undefined;
-    navigate('alerts', next, { replace: true });
-  };
+  const set = (change: Partial<AlertFilters> & { page?: string }) => setListParams('alerts', p, change);
   const devices = useAsync((signal) => query('msdyn_iotdevices?$select=msdyn_name&$orderby=msdyn_name&$top=1000', { signal }), []);
 
   return (
     <div class="page">
-      <div class="page-head">
-        <h1>Alerts</h1>
+      <PageHead title="Alerts">
         {list.data?.page.count !== undefined && (
           <span class="muted" data-testid="alert-count">
             {list.data.page.count.toLocaleString()} {filters.scope === 'all' ? 'alerts' : 'top-level alerts'}
           </span>
         )}
-      </div>
+      </PageHead>
       <form class="filters" aria-label="Filter alerts" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          State
-          <select value={filters.state} onChange={(e) => set({ state: e.currentTarget.value })}>
-            <option value="0">Active</option>
-            <option value="1">Inactive</option>
-            <option value="any">Any</option>
-          </select>
-        </label>
-        <label>
-          Type
-          <select value={filters.type} onChange={(e) => set({ type: e.currentTarget.value })}>
-            <option value="">Any</option>
-            {ALERT_TYPES.map((t) => (
-              <option key={t.value} value={String(t.value)}>
-                {t.label}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Device
-          <select value={filters.device} onChange={(e) => set({ device: e.currentTarget.value })}>
-            <option value="">Any</option>
-            {devices.data?.value.map((d) => (
-              <option key={String(d['msdyn_iotdeviceid'])} value={String(d['msdyn_iotdeviceid'])}>
-                {String(d['msdyn_name'] ?? d['msdyn_iotdeviceid'])}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          From
-          <input type="datetime-local" value={toLocalInput(filters.from)} onChange={(e) => set({ from: fromLocalInput(e.currentTarget.value) ?? '' })} />
-        </label>
-        <label>
-          To
-          <input type="datetime-local" value={toLocalInput(filters.to)} onChange={(e) => set({ to: fromLocalInput(e.currentTarget.value) ?? '' })} />
-        </label>
-        <label>
-          Show
-          <select value={filters.scope} onChange={(e) => set({ scope: e.currentTarget.value })}>
-            <option value="top">Parent alerts (children nested)</option>
-            <option value="all">All alerts</option>
-          </select>
-        </label>
+        <FilterSelect label="State" value={filters.state ?? ''} onChange={(state) => set({ state })}>
+          <Options items={ALERT_STATES} />
+        </FilterSelect>
+        <FilterSelect label="Type" value={filters.type ?? ''} onChange={(type) => set({ type })}>
+          <option value="">Any</option>
+          <Options items={ALERT_TYPES} />
+        </FilterSelect>
+        <FilterSelect label="Device" value={filters.device ?? ''} onChange={(device) => set({ device })}>
+          <option value="">Any</option>
+          <RecordOptions rows={devices.data?.value} id="msdyn_iotdeviceid" />
+        </FilterSelect>
+        <FilterTime label="From" value={filters.from} onChange={(from) => set({ from })} />
+        <FilterTime label="To" value={filters.to} onChange={(to) => set({ to })} />
+        <FilterSelect label="Show" value={filters.scope ?? 'top'} onChange={(scope) => set({ scope: scope === 'top' ? undefined : scope })}>
+          <option value="top">Parent alerts (children nested)</option>
+          <option value="all">All alerts</option>
+        </FilterSelect>
       </form>
-      <ErrorNote error={list.error} />
-      {!list.data && !list.error && <Loading what="alerts" />}
-      {list.data && (
-        <>
-          {list.data.page.value.length === 0 ? (
-            <Empty>No alerts match these filters.</Empty>
-          ) : (
-            <div class="table-wrap">
-              <table class="data" data-testid="alerts-table">
-                <caption class="sr-only">Alerts, newest first</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Alert</th>
-                    <th scope="col">Time</th>
-                    <th scope="col">Type</th>
-                    <th scope="col">Device</th>
-                    <th scope="col">State</th>
-                    <th scope="col">Case</th>
-                    {filters.scope !== 'all' && <th scope="col">Child alerts</th>}
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.page.value.map((a) => (
-                    <AlertRows key={String(a['msdyn_iotalertid'])} alert={a} childCount={list.data!.counts.get(String(a['msdyn_iotalertid']))} nested={filters.scope !== 'all'} fresh={fresh.has(String(a['msdyn_iotalertid']))} />
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-          <Pager page={page} pageSize={PAGE_SIZE} total={list.data.page.count} hasNext={!!list.data.page.nextLink} onPage={(n) => set({ page: n ? String(n) : undefined })} />
-        </>
-      )}
+      <Loaded state={list} what="alerts">
+        {(data) => (
+          <>
+            {data.page.value.length === 0 ? (
+              <Empty>No alerts match these filters.</Empty>
+            ) : (
+              <DataTable caption="Alerts, newest first" testId="alerts-table" columns={['Alert', 'Time', 'Type', 'Device', 'State', 'Case', filters.scope !== 'all' && 'Child alerts']}>
+                {data.page.value.map((a) => (
+                  <AlertRows key={String(a['msdyn_iotalertid'])} alert={a} childCount={data.counts.get(String(a['msdyn_iotalertid']))} nested={filters.scope !== 'all'} fresh={fresh.has(String(a['msdyn_iotalertid']))} />
+                ))}
+              </DataTable>
+            )}
+            <Pager page={page} data={data.page} onPage={(n) => set({ page: n ? String(n) : undefined })} />
+          </>
+        )}
+      </Loaded>
     </div>
   );
 }

@@ -1,15 +1,22 @@
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
 import { formatted, getJson, lookupOf, query, update, type Row } from '../api';
 import { useSession } from '../app';
+import { Options } from '../components/form';
+import { DataTable, FilterSelect, Loaded, Pager, pageOf, setListParams, usePage } from '../components/list';
 import { ReadingsChart } from '../components/readings';
 import { AlertTable } from '../components/records';
-import { Badge, Empty, ErrorNote, Loading, Pager, Section, StageBar, formatTime } from '../components/ui';
-import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
-import { href, navigate } from '../router';
+import { Badge, ErrorNote, Loading, PageHead, Section, formatTime } from '../components/ui';
+import { useAction, useAsync, usePageTitle, useRecordChanges } from '../hooks';
+import { href } from '../router';
 import { can } from '../session';
+import { IOT_TO_CASE_PROCESS_ID, ProcessStageBar } from '../components/process';
 
-const PAGE_SIZE = 50;
+const CASE_STATES = [
+  { value: '0', label: 'Active' },
+  { value: '1', label: 'Resolved' },
+  { value: '2', label: 'Cancelled' },
+  { value: 'any', label: 'Any' },
+] as const;
 
 function caseState(row: Row): JSX.Element {
   const s = row['statecode'];
@@ -20,75 +27,40 @@ function caseState(row: Row): JSX.Element {
 export function CasesPage(props: { params: URLSearchParams }): JSX.Element {
   usePageTitle('Cases');
   const state = props.params.get('state') ?? '0';
-  const page = Math.max(0, Number(props.params.get('page') ?? 0) || 0);
-  const filter = state === '' ? '' : `statecode eq ${Number(state)}`;
-  const list = useAsync(
-    (signal) =>
-      query(
-        `incidents?$select=title,ticketnumber,_customerid_value,statecode,statuscode,caseorigincode,prioritycode,createdon,_msdyn_iotalert_value${filter ? `&$filter=${encodeURIComponent(filter)}` : ''}&$orderby=createdon desc&$count=true${page ? `&$skip=${page * PAGE_SIZE}` : ''}`,
-        { pageSize: PAGE_SIZE, signal },
-      ),
-    [filter, page],
-  );
+  const page = pageOf(props.params);
+  const filter = /^[0-2]$/.test(state) ? `statecode eq ${state}` : '';
+  const list = usePage(`incidents?$select=title,ticketnumber,_customerid_value,statecode,statuscode,caseorigincode,prioritycode,createdon,_msdyn_iotalert_value${filter ? `&$filter=${encodeURIComponent(filter)}` : ''}&$orderby=createdon desc`, page);
   useRecordChanges(['incident'], () => list.reload(), 800);
   return (
     <div class="page">
-      <div class="page-head">
-        <h1>Cases</h1>
-        {list.data?.count !== undefined && <span class="muted">{list.data.count.toLocaleString()} cases</span>}
-      </div>
+      <PageHead title="Cases">{list.data?.count !== undefined && <span class="muted">{list.data.count.toLocaleString()} cases</span>}</PageHead>
       <form class="filters" aria-label="Filter cases" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          State
-          <select value={state} onChange={(e) => navigate('cases', { state: e.currentTarget.value || undefined }, { replace: true })}>
-            <option value="0">Active</option>
-            <option value="1">Resolved</option>
-            <option value="2">Cancelled</option>
-            <option value="">Any</option>
-          </select>
-        </label>
+        <FilterSelect label="State" value={state} onChange={(v) => setListParams('cases', props.params, { state: v })}>
+          <Options items={CASE_STATES} />
+        </FilterSelect>
       </form>
-      <ErrorNote error={list.error} />
-      {!list.data && !list.error && <Loading what="cases" />}
-      {list.data &&
-        (list.data.value.length === 0 ? (
-          <Empty>No cases.</Empty>
-        ) : (
+      <Loaded state={list} what="cases" empty="No cases.">
+        {(data) => (
           <>
-            <div class="table-wrap">
-              <table class="data" data-testid="cases-table">
-                <caption class="sr-only">Cases, newest first</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Case</th>
-                    <th scope="col">Number</th>
-                    <th scope="col">Customer</th>
-                    <th scope="col">Origin</th>
-                    <th scope="col">Priority</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.value.map((c) => (
-                    <tr key={String(c['incidentid'])}>
-                      <td>
-                        <a href={href(`cases/${String(c['incidentid'])}`)}>{String(c['title'] ?? '(no title)')}</a>
-                      </td>
-                      <td>{String(c['ticketnumber'] ?? '—')}</td>
-                      <td>{lookupOf(c, 'customerid')?.name ?? '—'}</td>
-                      <td>{formatted(c, 'caseorigincode') || '—'}</td>
-                      <td>{formatted(c, 'prioritycode') || '—'}</td>
-                      <td>{caseState(c)}</td>
-                      <td>{formatTime(c['createdon'])}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={page} pageSize={PAGE_SIZE} total={list.data.count} hasNext={!!list.data.nextLink} onPage={(n) => navigate('cases', { state, page: n ? String(n) : undefined }, { replace: true })} />
+            <DataTable caption="Cases, newest first" testId="cases-table" columns={['Case', 'Number', 'Customer', 'Origin', 'Priority', 'Status', 'Created']}>
+              {data.value.map((c) => (
+                <tr key={String(c['incidentid'])}>
+                  <td>
+                    <a href={href(`cases/${String(c['incidentid'])}`)}>{String(c['title'] ?? '(no title)')}</a>
+                  </td>
+                  <td>{String(c['ticketnumber'] ?? '—')}</td>
+                  <td>{lookupOf(c, 'customerid')?.name ?? '—'}</td>
+                  <td>{formatted(c, 'caseorigincode') || '—'}</td>
+                  <td>{formatted(c, 'prioritycode') || '—'}</td>
+                  <td>{caseState(c)}</td>
+                  <td>{formatTime(c['createdon'])}</td>
+                </tr>
+              ))}
+            </DataTable>
+            <Pager page={page} data={data} onPage={(n) => setListParams('cases', props.params, { state, page: n ? String(n) : undefined })} />
           </>
-        ))}
+        )}
+      </Loaded>
     </div>
   );
 }
@@ -97,7 +69,6 @@ interface CaseData {
   readonly incident: Row;
   readonly alert?: Row;
   readonly process?: Row;
-  readonly stages: { id: string; name: string }[];
 }
 
 async function loadCase(id: string, signal: AbortSignal): Promise<CaseData> {
@@ -111,52 +82,53 @@ async function loadCase(id: string, signal: AbortSignal): Promise<CaseData> {
     alert = linked.value[0];
   }
   let process: Row | undefined;
-  let stages: { id: string; name: string }[] = [];
   try {
-    process = (await query(`msdyn_iottocaseprocesses?$select=_activestageid_value,traversedpath,processid,statecode&$filter=_bpf_incidentid_value eq ${id}&$top=1`, { signal })).value[0];
-    if (process) {
-      stages = (await query(`processstages?$select=stagename&$filter=processid eq ${String(process['processid'])}&$orderby=ccs_order`, { signal })).value.map((s) => ({ id: String(s['processstageid']), name: String(s['stagename']) }));
-    }
+    process = (await query(`msdyn_iottocaseprocesses?$select=businessprocessflowinstanceid,_activestageid_value,traversedpath,processid,statecode&$filter=_bpf_incidentid_value eq ${id}&$top=1`, { signal })).value[0];
   } catch {
     process = undefined; // no process tables, or not readable by this role
   }
-  return { incident, alert, process, stages };
+  return { incident, alert, process };
 }
 
 export function CasePage(props: { id: string }): JSX.Element {
   const hello = useSession();
   const data = useAsync((signal) => loadCase(props.id, signal), [props.id]);
   useRecordChanges(['incident', 'msdyn_iottocaseprocess'], () => data.reload(), 500);
-  const [error, setError] = useState<string | undefined>();
+  const stateChange = useAction();
   const title = data.data ? String(data.data.incident['title'] ?? 'Case') : 'Case';
   usePageTitle(title);
   if (data.error && !data.data) return <ErrorNote error={data.error} />;
   if (!data.data) return <Loading what="the case" />;
-  const { incident, alert, process, stages } = data.data;
+  const { incident, alert, process } = data.data;
+  const processRowId = process ? String(process['businessprocessflowinstanceid']) : undefined;
   const device = alert ? lookupOf(alert, 'msdyn_device') : undefined;
   const alertTime = alert ? Date.parse(String(alert['msdyn_alerttime'] ?? alert['createdon'] ?? '')) : Number.NaN;
   const now = Date.now();
   const from = Number.isNaN(alertTime) ? now - 86_400_000 : Math.min(alertTime - 3_600_000, now - 3_600_000);
-  const setState = async (statecode: number, statuscode: number) => {
-    setError(undefined);
-    try {
+  const setState = (statecode: number, statuscode: number) =>
+    stateChange.run(async () => {
       await update('incidents', props.id, { statecode, statuscode });
       data.reload();
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
+    });
   return (
     <div class="page">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <a href={href('cases')}>Cases</a> <span aria-hidden="true">›</span> <span aria-current="page">{title}</span>
-      </nav>
-      <div class="page-head">
-        <h1>{title}</h1>
+      <PageHead title={title} parent={{ label: 'Cases', path: 'cases' }}>
         <span data-testid="case-status">{caseState(incident)}</span>
-      </div>
-      {process && stages.length > 0 && (
-        <StageBar stages={stages} current={lookupOf(process, 'activestageid')?.id} passed={String(process['traversedpath'] ?? '').split(',').filter(Boolean)} label="IoT Alert to Case process" />
+      </PageHead>
+      {process && (
+        <ProcessStageBar
+          processId={String(process['processid'] ?? IOT_TO_CASE_PROCESS_ID)}
+          current={lookupOf(process, 'activestageid')?.id}
+          traversed={process['traversedpath']}
+          move={
+            processRowId && process['statecode'] === 0 && can(hello, 'W', 'msdyn_iottocaseprocess')
+              ? async (stageId) => {
+                  await update('msdyn_iottocaseprocesses', processRowId, { 'activestageid@odata.bind': `/processstages(${stageId})` });
+                  data.reload();
+                }
+              : undefined
+          }
+        />
       )}
       {can(hello, 'W', 'incident') && (
         <div class="actions-bar">
@@ -171,7 +143,7 @@ export function CasePage(props: { id: string }): JSX.Element {
           )}
         </div>
       )}
-      <ErrorNote error={error} />
+      <ErrorNote error={stateChange.error} />
       <div class="grid-2">
         <Section title="Details">
           <dl class="props">

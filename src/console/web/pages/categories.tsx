@@ -2,7 +2,9 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { batchGet, create, query, remove, update, type Row } from '../api';
 import { useSession } from '../app';
-import { Empty, ErrorNote, Field, Loading, Section } from '../components/ui';
+import { SaveBar, TextField, useForm } from '../components/form';
+import { DataTable, Loaded } from '../components/list';
+import { ErrorNote, PageHead, Section } from '../components/ui';
 import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
 import { href } from '../router';
 import { can } from '../session';
@@ -37,61 +39,34 @@ export function CategoriesPage(): JSX.Element {
   const list = useAsync(loadCategories, []);
   useRecordChanges(['msdyn_iotdevicecategory', 'msdyn_iotdevice'], () => list.reload(), 1000);
   const [name, setName] = useState('');
-  const [error, setError] = useState<string | undefined>();
-  const add = async (e: Event) => {
-    e.preventDefault();
-    setError(undefined);
-    try {
-      await create('msdyn_iotdevicecategories', { msdyn_name: name.trim() });
-      setName('');
-      list.reload();
-    } catch (err) {
-      setError((err as Error).message);
-    }
-  };
+  // The one field is the category's name: every message is about it.
+  const form = useForm(() => 'msdyn_name');
+  const add = form.submit(async () => {
+    await create('msdyn_iotdevicecategories', { msdyn_name: name.trim() });
+    setName('');
+    list.reload();
+  });
   return (
     <div class="page">
-      <h1>Categories</h1>
+      <PageHead title="Categories" />
       <p class="help">Categories group devices: rules can apply to a category, and a category lists the commands its devices support.</p>
       {can(hello, 'C', 'msdyn_iotdevicecategory') && (
         <Section title="New category">
           <form class="editor" onSubmit={add} noValidate>
-            <Field label="Name" name="msdyn_name" error={error}>
-              {(a) => <input {...a} type="text" maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
-            </Field>
-            <button type="submit" class="primary">
-              Add category
-            </button>
+            <TextField label="Name" name="msdyn_name" value={name} onInput={setName} error={form.errors['msdyn_name']} />
+            <SaveBar label="Add category" busy={form.busy} />
           </form>
         </Section>
       )}
-      <ErrorNote error={list.error} />
-      {!list.data && !list.error && <Loading what="categories" />}
-      {list.data &&
-        (list.data.length === 0 ? (
-          <Empty>No categories yet.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="data">
-              <caption class="sr-only">Device categories</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Category</th>
-                  <th scope="col">Devices</th>
-                  <th scope="col">Commands</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.map((c) => (
-                  <CategoryRowView key={String(c.row['msdyn_iotdevicecategoryid'])} category={c} onChange={list.reload} />
-                ))}
-              </tbody>
-            </table>
-          </div>
-        ))}
+      <Loaded state={list} what="categories" empty="No categories yet.">
+        {(data) => (
+          <DataTable caption="Device categories" columns={['Category', 'Devices', 'Commands', { label: 'Actions', hidden: true }]}>
+            {data.map((c) => (
+              <CategoryRowView key={String(c.row['msdyn_iotdevicecategoryid'])} category={c} onChange={list.reload} />
+            ))}
+          </DataTable>
+        )}
+      </Loaded>
     </div>
   );
 }
@@ -101,25 +76,19 @@ function CategoryRowView(props: { category: CategoryRow; onChange: () => void })
   const id = String(props.category.row['msdyn_iotdevicecategoryid']);
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState(String(props.category.row['msdyn_name'] ?? ''));
-  const [error, setError] = useState<string | undefined>();
-  const save = async (e: Event) => {
-    e.preventDefault();
-    try {
-      await update('msdyn_iotdevicecategories', id, { msdyn_name: name.trim() });
-      setEditing(false);
-      setError(undefined);
-      props.onChange();
-    } catch (err) {
-      setError((err as Error).message);
-    }
-  };
+  const form = useForm();
+  const save = form.submit(async () => {
+    await update('msdyn_iotdevicecategories', id, { msdyn_name: name.trim() });
+    setEditing(false);
+    props.onChange();
+  });
   const del = async () => {
     if (!confirm(`Delete the category "${name}"?`)) return;
     try {
       await remove('msdyn_iotdevicecategories', id);
       props.onChange();
     } catch (err) {
-      setError((err as Error).message);
+      form.fail(err);
     }
   };
   return (
@@ -127,22 +96,13 @@ function CategoryRowView(props: { category: CategoryRow; onChange: () => void })
       <td>
         {editing ? (
           <form onSubmit={save} noValidate class="inline-edit">
-            <Field label="Category name" name="msdyn_name" error={error}>
-              {(a) => <input {...a} type="text" maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
-            </Field>
-            <div class="button-row">
-              <button type="submit" class="primary">
-                Save
-              </button>
-              <button type="button" onClick={() => setEditing(false)}>
-                Cancel
-              </button>
-            </div>
+            <TextField label="Category name" name="msdyn_name" value={name} onInput={setName} error={form.formError} />
+            <SaveBar label="Save" busy={form.busy} onCancel={() => setEditing(false)} />
           </form>
         ) : (
           <>
             {String(props.category.row['msdyn_name'])}
-            {error && <ErrorNote error={error} />}
+            <ErrorNote error={form.formError} />
           </>
         )}
       </td>

@@ -2,15 +2,17 @@ import type { JSX } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import { batchGet, count, formatted, lookupOf, query, type Row } from '../api';
 import { BarList, TimeChart } from '../components/chart';
-import { Empty, ErrorNote, Loading, Section, formatTime, relativeTime } from '../components/ui';
+import { Options } from '../components/form';
+import { FilterSelect } from '../components/list';
+import { Empty, ErrorNote, Loading, PageHead, Section, formatTime, relativeTime } from '../components/ui';
 import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
 import { href } from '../router';
 import { ALERT_TYPES } from './alerts';
 
 const RANGES = [
-  { key: '24h', label: 'Last 24 hours', ms: 86_400_000, bucket: 3_600_000 },
-  { key: '7d', label: 'Last 7 days', ms: 7 * 86_400_000, bucket: 6 * 3_600_000 },
-  { key: '30d', label: 'Last 30 days', ms: 30 * 86_400_000, bucket: 86_400_000 },
+  { value: '24h', label: 'Last 24 hours', ms: 86_400_000, bucket: 3_600_000 },
+  { value: '7d', label: 'Last 7 days', ms: 7 * 86_400_000, bucket: 6 * 3_600_000 },
+  { value: '30d', label: 'Last 30 days', ms: 30 * 86_400_000, bucket: 86_400_000 },
 ] as const;
 /** The dashboard aggregates at most this many alerts of the period in the browser (the Web API has no $apply). */
 const SAMPLE = 5000;
@@ -69,8 +71,8 @@ function tally<K>(rows: readonly Row[], keyOf: (r: Row) => K | undefined): Map<K
 
 export function Dashboard(): JSX.Element {
   usePageTitle('Dashboard');
-  const [rangeKey, setRangeKey] = useState<(typeof RANGES)[number]['key']>('24h');
-  const range = RANGES.find((r) => r.key === rangeKey)!;
+  const [rangeKey, setRangeKey] = useState<(typeof RANGES)[number]['value']>('24h');
+  const range = RANGES.find((r) => r.value === rangeKey)!;
   const stats = useAsync((signal) => loadStats(range.ms, signal), [rangeKey]);
   const latest = useAsync(
     (signal) =>
@@ -121,19 +123,11 @@ export function Dashboard(): JSX.Element {
 
   return (
     <div class="page">
-      <div class="page-head">
-        <h1>Dashboard</h1>
-        <label class="inline">
-          Period{' '}
-          <select value={rangeKey} onChange={(e) => setRangeKey(e.currentTarget.value as typeof rangeKey)}>
-            {RANGES.map((r) => (
-              <option key={r.key} value={r.key}>
-                {r.label}
-              </option>
-            ))}
-          </select>
-        </label>
-      </div>
+      <PageHead title="Dashboard">
+        <FilterSelect class="inline" label="Period" value={rangeKey} onChange={(v) => setRangeKey(v as typeof rangeKey)}>
+          <Options items={RANGES} />
+        </FilterSelect>
+      </PageHead>
       <ErrorNote error={stats.error} />
       {!s && !stats.error && <Loading what="the dashboard" />}
       {s && views && (

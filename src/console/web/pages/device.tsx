@@ -1,14 +1,16 @@
 import { Fragment, type JSX } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { AlignedData } from 'uplot';
-import { action, formatted, getJson, hasOperation, lookupOf, query, update, type Row } from '../api';
+import { action, formatted, getJson, hasOperation, lookupOf, query, update } from '../api';
 import { useSession } from '../app';
 import { TimeChart } from '../components/chart';
 import { CommandForm } from '../components/command-form';
 import { ReadingsChart, type AggregateName } from '../components/readings';
 import { AlertTable, CommandHistory } from '../components/records';
-import { Empty, ErrorNote, Field, JsonView, Loading, Section, fieldOfError, formatTime, fromLocalInput, parseJsonText, relativeTime, toLocalInput } from '../components/ui';
-import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
+import { FieldErrors, Options, SaveBar, useForm } from '../components/form';
+import { DataTable, FilterSelect, FilterTime, Loaded } from '../components/list';
+import { Empty, ErrorNote, Field, JsonView, Loading, PageHead, Section, formatTime, parseJsonText, relativeTime } from '../components/ui';
+import { useAction, useAsync, usePageTitle, useRecordChanges } from '../hooks';
 import { href, navigate } from '../router';
 import { can, getToken, openEventStream } from '../session';
 import { connectionBadge, registrationBadge } from './devices';
@@ -102,12 +104,28 @@ function LiveReadings(props: { hubId: string; name: string }): JSX.Element {
 }
 
 const RANGES = [
-  { key: '1h', label: 'Last hour', ms: 3_600_000 },
-  { key: '6h', label: 'Last 6 hours', ms: 6 * 3_600_000 },
-  { key: '24h', label: 'Last 24 hours', ms: 86_400_000 },
-  { key: '7d', label: 'Last 7 days', ms: 7 * 86_400_000 },
-  { key: 'custom', label: 'Custom', ms: 0 },
+  { value: '1h', label: 'Last hour', ms: 3_600_000 },
+  { value: '6h', label: 'Last 6 hours', ms: 6 * 3_600_000 },
+  { value: '24h', label: 'Last 24 hours', ms: 86_400_000 },
+  { value: '7d', label: 'Last 7 days', ms: 7 * 86_400_000 },
+  { value: 'custom', label: 'Custom', ms: 0 },
 ] as const;
+const INTERVALS = [
+  { value: 'auto', label: 'Automatic' },
+  { value: 'PT10S', label: '10 seconds' },
+  { value: 'PT1M', label: '1 minute' },
+  { value: 'PT5M', label: '5 minutes' },
+  { value: 'PT15M', label: '15 minutes' },
+  { value: 'PT1H', label: '1 hour' },
+  { value: 'P1D', label: '1 day' },
+] as const;
+const AGGREGATES: readonly { value: AggregateName; label: string }[] = [
+  { value: 'avg', label: 'Average' },
+  { value: 'min', label: 'Minimum' },
+  { value: 'max', label: 'Maximum' },
+  { value: 'sum', label: 'Sum' },
+  { value: 'count', label: 'Count' },
+];
 
 function ReadingsHistory(props: { deviceId: string; name: string }): JSX.Element {
   const [rangeKey, setRangeKey] = useState<string>('1h');
@@ -115,9 +133,9 @@ function ReadingsHistory(props: { deviceId: string; name: string }): JSX.Element
   const [aggregate, setAggregate] = useState<AggregateName>('avg');
   const [custom, setCustom] = useState<{ from?: string; to?: string }>({});
   const [tick, setTick] = useState(() => Date.now());
-  const range = RANGES.find((r) => r.key === rangeKey)!;
+  const range = RANGES.find((r) => r.value === rangeKey)!;
   const span = useMemo(() => {
-    if (range.key === 'custom') {
+    if (range.value === 'custom') {
       const from = custom.from ? Date.parse(custom.from) : tick - 3_600_000;
       const to = custom.to ? Date.parse(custom.to) : tick;
       return { from, to };
@@ -127,50 +145,21 @@ function ReadingsHistory(props: { deviceId: string; name: string }): JSX.Element
   return (
     <div>
       <form class="filters" aria-label="Readings history" onSubmit={(e) => { e.preventDefault(); setTick(Date.now()); }}>
-        <label>
-          Range
-          <select value={rangeKey} onChange={(e) => setRangeKey(e.currentTarget.value)}>
-            {RANGES.map((r) => (
-              <option key={r.key} value={r.key}>
-                {r.label}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect label="Range" value={rangeKey} onChange={setRangeKey}>
+          <Options items={RANGES} />
+        </FilterSelect>
         {rangeKey === 'custom' && (
           <>
-            <label>
-              From
-              <input type="datetime-local" value={toLocalInput(custom.from)} onChange={(e) => setCustom({ ...custom, from: fromLocalInput(e.currentTarget.value) })} />
-            </label>
-            <label>
-              To
-              <input type="datetime-local" value={toLocalInput(custom.to)} onChange={(e) => setCustom({ ...custom, to: fromLocalInput(e.currentTarget.value) })} />
-            </label>
+            <FilterTime label="From" value={custom.from} onChange={(from) => setCustom({ ...custom, from })} />
+            <FilterTime label="To" value={custom.to} onChange={(to) => setCustom({ ...custom, to })} />
           </>
         )}
-        <label>
-          Interval
-          <select value={interval} onChange={(e) => setIntervalText(e.currentTarget.value)}>
-            <option value="auto">Automatic</option>
-            <option value="PT10S">10 seconds</option>
-            <option value="PT1M">1 minute</option>
-            <option value="PT5M">5 minutes</option>
-            <option value="PT15M">15 minutes</option>
-            <option value="PT1H">1 hour</option>
-            <option value="P1D">1 day</option>
-          </select>
-        </label>
-        <label>
-          Aggregation
-          <select value={aggregate} onChange={(e) => setAggregate(e.currentTarget.value as AggregateName)}>
-            <option value="avg">Average</option>
-            <option value="min">Minimum</option>
-            <option value="max">Maximum</option>
-            <option value="sum">Sum</option>
-            <option value="count">Count</option>
-          </select>
-        </label>
+        <FilterSelect label="Interval" value={interval} onChange={setIntervalText}>
+          <Options items={INTERVALS} />
+        </FilterSelect>
+        <FilterSelect label="Aggregation" value={aggregate} onChange={(v) => setAggregate(v as AggregateName)}>
+          <Options items={AGGREGATES} />
+        </FilterSelect>
         <button type="submit">Refresh</button>
       </form>
       {span.from < span.to ? (
@@ -198,39 +187,27 @@ function JsonColumnEditor(props: { deviceId: string; column: string; label: stri
   }, [props.value]);
   const [text, setText] = useState(initial);
   const [dirty, setDirty] = useState(false);
-  const [error, setError] = useState<string | undefined>();
-  const [saved, setSaved] = useState(false);
+  // Every message of this form is about its one field.
+  const form = useForm(() => props.column);
   useEffect(() => {
     if (!dirty) setText(initial);
   }, [initial]);
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setSaved(false);
+  const save = form.submit(async () => {
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      setError(`Not valid JSON: ${(err as Error).message}`);
-      return;
+      throw new FieldErrors({ [props.column]: `Not valid JSON: ${(err as Error).message}` });
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      setError('Must be a JSON object.');
-      return;
-    }
-    try {
-      await update('msdyn_iotdevices', props.deviceId, { [props.column]: JSON.stringify(parsed) });
-      setError(undefined);
-      setDirty(false);
-      setSaved(true);
-      props.onSaved();
-    } catch (err) {
-      setError((err as Error).message);
-    }
-  };
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FieldErrors({ [props.column]: 'Must be a JSON object.' });
+    await update('msdyn_iotdevices', props.deviceId, { [props.column]: JSON.stringify(parsed) });
+    setDirty(false);
+    props.onSaved();
+  });
   if (!props.canEdit) return <JsonView value={parseJsonText(props.value) ?? {}} label={props.label} />;
   return (
     <form onSubmit={save} noValidate>
-      <Field label={props.label} name={props.column} error={error} help={props.help}>
+      <Field label={props.label} name={props.column} error={form.errors[props.column]} help={props.help}>
         {(a) => (
           <textarea
             {...a}
@@ -241,21 +218,12 @@ function JsonColumnEditor(props: { deviceId: string; column: string; label: stri
             onInput={(e) => {
               setText(e.currentTarget.value);
               setDirty(true);
-              setSaved(false);
+              form.touch();
             }}
           />
         )}
       </Field>
-      <div class="button-row">
-        <button type="submit" class="primary" disabled={!dirty}>
-          Save {props.label.toLowerCase()}
-        </button>
-        {saved && (
-          <span role="status" class="muted">
-            Saved.
-          </span>
-        )}
-      </div>
+      <SaveBar label={`Save ${props.label.toLowerCase()}`} disabled={!dirty} saved={form.saved} />
     </form>
   );
 }
@@ -270,23 +238,11 @@ function RegistrationHistory(props: { deviceId: string }): JSX.Element {
     [props.deviceId],
   );
   useRecordChanges(['msdyn_iotdeviceregistrationhistory'], () => list.reload(), 300);
-  if (list.error) return <ErrorNote error={list.error} />;
-  if (!list.data) return <Loading />;
-  if (list.data.value.length === 0) return <Empty>Never registered.</Empty>;
   return (
-    <div class="table-wrap">
-      <table class="data" data-testid="registration-history">
-        <caption class="sr-only">Registration history</caption>
-        <thead>
-          <tr>
-            <th scope="col">Time</th>
-            <th scope="col">Action</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Message</th>
-          </tr>
-        </thead>
-        <tbody>
-          {list.data.value.map((r) => (
+    <Loaded state={list} empty="Never registered.">
+      {(data) => (
+        <DataTable caption="Registration history" testId="registration-history" columns={['Time', 'Action', 'Outcome', 'Message']}>
+          {data.value.map((r) => (
             <tr key={String(r['msdyn_iotdeviceregistrationhistoryid'])}>
               <td>{formatTime(r['ccs_registrationtime'] ?? r['createdon'])}</td>
               <td>{formatted(r, 'msdyn_action')}</td>
@@ -294,9 +250,9 @@ function RegistrationHistory(props: { deviceId: string }): JSX.Element {
               <td>{String(r['ccs_registrationmessage'] ?? '')}</td>
             </tr>
           ))}
-        </tbody>
-      </table>
-    </div>
+        </DataTable>
+      )}
+    </Loaded>
   );
 }
 
@@ -304,8 +260,8 @@ export function DevicePage(props: { id: string }): JSX.Element {
   const hello = useSession();
   const device = useAsync((signal) => getJson(`msdyn_iotdevices(${props.id})`, { signal }), [props.id]);
   useRecordChanges(['msdyn_iotdevice'], () => device.reload(), 500, (e) => e.id === props.id);
-  const [busy, setBusy] = useState<string | undefined>();
-  const [actionError, setActionError] = useState<string | undefined>();
+  const act = useAction();
+  const busy = act.busy;
   const [actionNote, setActionNote] = useState<string | undefined>();
   const [showCommand, setShowCommand] = useState(false);
   const testAlerts = useAsync(() => hasOperation('msdyn_IoTSendTestAlert'), []);
@@ -319,31 +275,21 @@ export function DevicePage(props: { id: string }): JSX.Element {
   const account = lookupOf(d, 'msdyn_account');
   const registered = d['msdyn_registrationstatus'] === 192350003;
   const canWrite = can(hello, 'W', 'msdyn_iotdevice');
-  const run = async (label: string, fn: () => Promise<unknown>, done: string) => {
-    setBusy(label);
-    setActionError(undefined);
+  const run = (label: string, fn: () => Promise<unknown>, done: string) => {
     setActionNote(undefined);
-    try {
+    return act.run(async () => {
       await fn();
       setActionNote(done);
       device.reload();
-    } catch (e) {
-      setActionError((e as Error).message);
-    } finally {
-      setBusy(undefined);
-    }
+    }, label);
   };
 
   return (
     <div class="page">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <a href={href('devices')}>Devices</a> <span aria-hidden="true">›</span> <span aria-current="page">{name}</span>
-      </nav>
-      <div class="page-head">
-        <h1>{name}</h1>
+      <PageHead title={name} parent={{ label: 'Devices', path: 'devices' }}>
         <span data-testid="registration-status">{registrationBadge(d)}</span>
         {connectionBadge(d)}
-      </div>
+      </PageHead>
       <div class="actions-bar">
         {canWrite && (
           <button type="button" class={registered ? '' : 'primary'} disabled={busy !== undefined} onClick={() => run('register', () => action('msdyn_RegisterIoTDevice', { IoTDeviceIds: props.id }), 'Registration requested.')}>
@@ -382,7 +328,7 @@ export function DevicePage(props: { id: string }): JSX.Element {
           Alerts of this device
         </a>
       </div>
-      <ErrorNote error={actionError} />
+      <ErrorNote error={act.error} />
       {actionNote && (
         <p role="status" class="notice">
           {actionNote}

@@ -5,7 +5,9 @@ import { create, formatted, getJson, lookupOf, query, remove, update, type Row }
 import { useSession } from '../app';
 import { TimeChart } from '../components/chart';
 import { queryReadings } from '../components/readings';
-import { Badge, Empty, ErrorNote, Field, Loading, Section, fieldOfError, formatTime } from '../components/ui';
+import { CheckField, Options, RecordOptions, SaveBar, SelectField, TextField, fieldsNamed, useForm } from '../components/form';
+import { DataTable, FilterSelect, Loaded } from '../components/list';
+import { Badge, Empty, ErrorNote, Field, Loading, PageHead, Section, formatTime } from '../components/ui';
 import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
 import { href, navigate } from '../router';
 import { can } from '../session';
@@ -15,6 +17,11 @@ import type { DeviceState } from '../../../rules/evaluator.js';
 import { ALERT_TYPES } from './alerts';
 
 const SCOPE = { All: 192350000, Category: 192350001, Device: 192350002 } as const;
+const SCOPES = [
+  { value: SCOPE.All, label: 'All devices' },
+  { value: SCOPE.Category, label: 'Devices of a category' },
+  { value: SCOPE.Device, label: 'One device' },
+] as const;
 const FIELDS = ['ccs_name', 'ccs_scope', 'ccs_category', 'ccs_device', 'ccs_condition', 'ccs_alerttype', 'ccs_description', 'ccs_ruleoutput', 'ccs_suppressseconds', 'statecode'];
 const EXAMPLE = '{ "measure": "Temperature", "op": "gt", "value": 70 }';
 
@@ -28,55 +35,37 @@ export function RulesPage(): JSX.Element {
   useRecordChanges(['ccs_iotrule'], () => list.reload(), 500);
   return (
     <div class="page">
-      <div class="page-head">
-        <h1>Rules</h1>
+      <PageHead title="Rules">
         {can(hello, 'C', 'ccs_iotrule') && (
           <a class="button primary-link" href={href('rules/new')}>
             New rule
           </a>
         )}
-      </div>
+      </PageHead>
       <p class="help">A rule raises an IoT alert when its condition on a device's readings becomes true.</p>
-      <ErrorNote error={list.error} />
-      {!list.data && !list.error && <Loading what="rules" />}
-      {list.data &&
-        (list.data.value.length === 0 ? (
-          <Empty>No rules yet.</Empty>
-        ) : (
-          <div class="table-wrap">
-            <table class="data">
-              <caption class="sr-only">Rules</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Rule</th>
-                  <th scope="col">Applies to</th>
-                  <th scope="col">Condition</th>
-                  <th scope="col">Alert type</th>
-                  <th scope="col">State</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.value.map((r) => (
-                  <tr key={String(r['ccs_iotruleid'])}>
-                    <td>
-                      <a href={href(`rules/${String(r['ccs_iotruleid'])}`)}>{String(r['ccs_name'])}</a>
-                    </td>
-                    <td>
-                      {formatted(r, 'ccs_scope')}
-                      {lookupOf(r, 'ccs_category') ? `: ${lookupOf(r, 'ccs_category')!.name}` : ''}
-                      {lookupOf(r, 'ccs_device') ? `: ${lookupOf(r, 'ccs_device')!.name}` : ''}
-                    </td>
-                    <td>
-                      <code class="clip">{String(r['ccs_condition'] ?? '')}</code>
-                    </td>
-                    <td>{formatted(r, 'ccs_alerttype')}</td>
-                    <td>{r['statecode'] === 0 ? <Badge tone="ok">Active</Badge> : <Badge>Inactive</Badge>}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        ))}
+      <Loaded state={list} what="rules" empty="No rules yet.">
+        {(data) => (
+          <DataTable caption="Rules" columns={['Rule', 'Applies to', 'Condition', 'Alert type', 'State']}>
+            {data.value.map((r) => (
+              <tr key={String(r['ccs_iotruleid'])}>
+                <td>
+                  <a href={href(`rules/${String(r['ccs_iotruleid'])}`)}>{String(r['ccs_name'])}</a>
+                </td>
+                <td>
+                  {formatted(r, 'ccs_scope')}
+                  {lookupOf(r, 'ccs_category') ? `: ${lookupOf(r, 'ccs_category')!.name}` : ''}
+                  {lookupOf(r, 'ccs_device') ? `: ${lookupOf(r, 'ccs_device')!.name}` : ''}
+                </td>
+                <td>
+                  <code class="clip">{String(r['ccs_condition'] ?? '')}</code>
+                </td>
+                <td>{formatted(r, 'ccs_alerttype')}</td>
+                <td>{r['statecode'] === 0 ? <Badge tone="ok">Active</Badge> : <Badge>Inactive</Badge>}</td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </Loaded>
     </div>
   );
 }
@@ -117,16 +106,23 @@ function formOf(r: Row | undefined): RuleForm {
   };
 }
 
-/** The Web API body for the form. The condition goes as the user wrote it: the server's check is the one that counts. */
-function bodyOf(f: RuleForm, creating: boolean): Row {
-  const body: Row = {
-    ccs_name: f.ccs_name.trim(),
-    ccs_scope: f.ccs_scope,
+/** What the rule does, as columns: the saved record and the preview are made of the same. */
+function behaviourOf(f: RuleForm): Row {
+  return {
     ccs_condition: f.ccs_condition,
     ccs_alerttype: f.ccs_alerttype,
     ccs_description: f.ccs_description.trim() || null,
     ccs_ruleoutput: f.ccs_ruleoutput.trim() || null,
     ccs_suppressseconds: f.ccs_suppressseconds.trim() === '' ? null : Number(f.ccs_suppressseconds),
+  };
+}
+
+/** The Web API body for the form. The condition goes as the user wrote it: the server's check is the one that counts. */
+function bodyOf(f: RuleForm, creating: boolean): Row {
+  const body: Row = {
+    ccs_name: f.ccs_name.trim(),
+    ccs_scope: f.ccs_scope,
+    ...behaviourOf(f),
     'ccs_Category@odata.bind': f.ccs_scope === SCOPE.Category && f.ccs_category ? `/msdyn_iotdevicecategories(${f.ccs_category})` : null,
     'ccs_Device@odata.bind': f.ccs_scope === SCOPE.Device && f.ccs_device ? `/msdyn_iotdevices(${f.ccs_device})` : null,
   };
@@ -149,101 +145,57 @@ function RuleEditor(props: { id?: string; initial?: Row }): JSX.Element {
   const hello = useSession();
   const editable = props.id ? can(hello, 'W', 'ccs_iotrule') : can(hello, 'C', 'ccs_iotrule');
   const [form, setForm] = useState<RuleForm>(() => formOf(props.initial));
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [formError, setFormError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-  const [saved, setSaved] = useState(false);
+  // Keep everything the user typed; show the server's message at the field it names.
+  const state = useForm(fieldsNamed(FIELDS));
+  const errors = state.errors;
   usePageTitle(props.id ? `Rule ${form.ccs_name}` : 'New rule');
   const categories = useAsync((signal) => query('msdyn_iotdevicecategories?$select=msdyn_name&$orderby=msdyn_name&$top=500', { signal }), []);
   const devices = useAsync((signal) => query('msdyn_iotdevices?$select=msdyn_name,msdyn_deviceid,_msdyn_category_value&$orderby=msdyn_name&$top=1000', { signal }), []);
   const set = <K extends keyof RuleForm>(k: K, v: RuleForm[K]) => {
     setForm({ ...form, [k]: v });
-    setSaved(false);
+    state.touch();
   };
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setErrors({});
-    setFormError(undefined);
-    setSaved(false);
-    setBusy(true);
-    try {
-      if (props.id) {
-        await update('ccs_iotrules', props.id, bodyOf(form, false));
-        setSaved(true);
-      } else {
-        const id = await create('ccs_iotrules', bodyOf(form, true));
-        navigate(`rules/${id}`, undefined, { replace: true });
-      }
-    } catch (err) {
-      // Keep everything the user typed; show the server's message at the field it names.
-      const msg = (err as Error).message;
-      const field = fieldOfError(msg, FIELDS);
-      if (field) setErrors({ [field]: msg });
-      else setFormError(msg);
-    } finally {
-      setBusy(false);
+  const submit = state.submit(async () => {
+    if (props.id) {
+      await update('ccs_iotrules', props.id, bodyOf(form, false));
+    } else {
+      const id = await create('ccs_iotrules', bodyOf(form, true));
+      navigate(`rules/${id}`, undefined, { replace: true });
     }
-  };
+  });
   const del = async () => {
     if (!props.id || !confirm(`Delete the rule "${form.ccs_name}"?`)) return;
     try {
       await remove('ccs_iotrules', props.id);
       navigate('rules');
     } catch (err) {
-      setFormError((err as Error).message);
+      state.fail(err);
     }
   };
 
   return (
     <div class="page">
-      <nav class="breadcrumbs" aria-label="Breadcrumb">
-        <a href={href('rules')}>Rules</a> <span aria-hidden="true">›</span> <span aria-current="page">{props.id ? form.ccs_name || 'Rule' : 'New rule'}</span>
-      </nav>
-      <h1>{props.id ? `Rule: ${form.ccs_name}` : 'New rule'}</h1>
+      <PageHead title={props.id ? `Rule: ${form.ccs_name}` : 'New rule'} parent={{ label: 'Rules', path: 'rules' }} crumb={props.id ? form.ccs_name || 'Rule' : 'New rule'} />
       <div class="grid-2">
         <Section title="Definition">
           <form class="editor" onSubmit={submit} noValidate aria-label="Rule">
             <fieldset disabled={!editable} class="plain">
-              <Field label="Name" name="ccs_name" error={errors['ccs_name']}>
-                {(a) => <input {...a} type="text" maxLength={100} value={form.ccs_name} onInput={(e) => set('ccs_name', e.currentTarget.value)} />}
-              </Field>
-              <Field label="Applies to" name="ccs_scope" error={errors['ccs_scope']}>
-                {(a) => (
-                  <select {...a} value={String(form.ccs_scope)} onChange={(e) => set('ccs_scope', Number(e.currentTarget.value))}>
-                    <option value={String(SCOPE.All)}>All devices</option>
-                    <option value={String(SCOPE.Category)}>Devices of a category</option>
-                    <option value={String(SCOPE.Device)}>One device</option>
-                  </select>
-                )}
-              </Field>
+              <TextField label="Name" name="ccs_name" value={form.ccs_name} onInput={(v) => set('ccs_name', v)} error={errors['ccs_name']} />
+              <SelectField label="Applies to" name="ccs_scope" value={String(form.ccs_scope)} onChange={(v) => set('ccs_scope', Number(v))} error={errors['ccs_scope']}>
+                <Options items={SCOPES} />
+              </SelectField>
               {form.ccs_scope === SCOPE.Category && (
-                <Field label="Category" name="ccs_category" error={errors['ccs_category']}>
-                  {(a) => (
-                    <select {...a} value={form.ccs_category} onChange={(e) => set('ccs_category', e.currentTarget.value)}>
-                      <option value="">Choose a category…</option>
-                      {categories.data?.value.map((c) => (
-                        <option key={String(c['msdyn_iotdevicecategoryid'])} value={String(c['msdyn_iotdevicecategoryid'])}>
-                          {String(c['msdyn_name'])}
-                        </option>
-                      ))}
-                    </select>
-                  )}
-                </Field>
+                <SelectField label="Category" name="ccs_category" value={form.ccs_category} onChange={(v) => set('ccs_category', v)} error={errors['ccs_category']}>
+                  <option value="">Choose a category…</option>
+                  <RecordOptions rows={categories.data?.value} id="msdyn_iotdevicecategoryid" />
+                </SelectField>
               )}
               {form.ccs_scope === SCOPE.Device && (
-                <Field label="Device" name="ccs_device" error={errors['ccs_device']}>
-                  {(a) => (
-                    <select {...a} value={form.ccs_device} onChange={(e) => set('ccs_device', e.currentTarget.value)}>
-                      <option value="">Choose a device…</option>
-                      {devices.data?.value.map((d) => (
-                        <option key={String(d['msdyn_iotdeviceid'])} value={String(d['msdyn_iotdeviceid'])}>
-                          {String(d['msdyn_name'])}
-                        </option>
-                      ))}
-                    </select>
-                  )}
-                </Field>
+                <SelectField label="Device" name="ccs_device" value={form.ccs_device} onChange={(v) => set('ccs_device', v)} error={errors['ccs_device']}>
+                  <option value="">Choose a device…</option>
+                  <RecordOptions rows={devices.data?.value} id="msdyn_iotdeviceid" />
+                </SelectField>
               )}
               <Field
                 label="Condition (JSON)"
@@ -258,47 +210,40 @@ function RuleEditor(props: { id?: string; initial?: Row }): JSX.Element {
               >
                 {(a) => <textarea {...a} class="mono" rows={8} spellcheck={false} value={form.ccs_condition} onInput={(e) => set('ccs_condition', e.currentTarget.value)} />}
               </Field>
-              <Field label="Alert type" name="ccs_alerttype" error={errors['ccs_alerttype']}>
-                {(a) => (
-                  <select {...a} value={String(form.ccs_alerttype)} onChange={(e) => set('ccs_alerttype', Number(e.currentTarget.value))}>
-                    {ALERT_TYPES.map((t) => (
-                      <option key={t.value} value={String(t.value)}>
-                        {t.label}
-                      </option>
-                    ))}
-                  </select>
-                )}
-              </Field>
-              <Field label="Alert description" name="ccs_description" error={errors['ccs_description']} help="Placeholders: {readingtype}, {reading}, {threshold}, {ruleoutput}, {deviceid}, {rulename}. Empty: the standard description.">
-                {(a) => <input {...a} type="text" maxLength={500} value={form.ccs_description} onInput={(e) => set('ccs_description', e.currentTarget.value)} />}
-              </Field>
-              <Field label="Rule output" name="ccs_ruleoutput" error={errors['ccs_ruleoutput']}>
-                {(a) => <input {...a} type="text" maxLength={100} value={form.ccs_ruleoutput} onInput={(e) => set('ccs_ruleoutput', e.currentTarget.value)} />}
-              </Field>
-              <Field label="Suppress repeats for (seconds)" name="ccs_suppressseconds" error={errors['ccs_suppressseconds']} help="Empty: 60.">
-                {(a) => <input {...a} type="number" min={0} max={86400} step={1} value={form.ccs_suppressseconds} onInput={(e) => set('ccs_suppressseconds', e.currentTarget.value)} />}
-              </Field>
-              <label class="inline">
-                <input type="checkbox" checked={form.active} onChange={(e) => set('active', e.currentTarget.checked)} /> Active
-              </label>
+              <SelectField label="Alert type" name="ccs_alerttype" value={String(form.ccs_alerttype)} onChange={(v) => set('ccs_alerttype', Number(v))} error={errors['ccs_alerttype']}>
+                <Options items={ALERT_TYPES} />
+              </SelectField>
+              <TextField
+                label="Alert description"
+                name="ccs_description"
+                value={form.ccs_description}
+                onInput={(v) => set('ccs_description', v)}
+                error={errors['ccs_description']}
+                input={{ maxLength: 500 }}
+                help="Placeholders: {readingtype}, {reading}, {threshold}, {ruleoutput}, {deviceid}, {rulename}. Empty: the standard description."
+              />
+              <TextField label="Rule output" name="ccs_ruleoutput" value={form.ccs_ruleoutput} onInput={(v) => set('ccs_ruleoutput', v)} error={errors['ccs_ruleoutput']} />
+              <TextField
+                label="Suppress repeats for (seconds)"
+                name="ccs_suppressseconds"
+                type="number"
+                value={form.ccs_suppressseconds}
+                onInput={(v) => set('ccs_suppressseconds', v)}
+                error={errors['ccs_suppressseconds']}
+                input={{ min: 0, max: 86400, step: 1 }}
+                help="Empty: 60."
+              />
+              <CheckField label="Active" checked={form.active} onChange={(v) => set('active', v)} />
             </fieldset>
-            <ErrorNote error={formError} />
+            {!editable && <ErrorNote error={state.formError} />}
             {editable && (
-              <div class="button-row">
-                <button type="submit" class="primary" disabled={busy}>
-                  {busy ? 'Saving…' : props.id ? 'Save rule' : 'Create rule'}
-                </button>
+              <SaveBar label={props.id ? 'Save rule' : 'Create rule'} busy={state.busy} busyLabel="Saving…" saved={state.saved && !!props.id} error={state.formError}>
                 {props.id && can(hello, 'D', 'ccs_iotrule') && (
                   <button type="button" class="danger" onClick={del}>
                     Delete
                   </button>
                 )}
-                {saved && (
-                  <span role="status" class="muted">
-                    Saved.
-                  </span>
-                )}
-              </div>
+              </SaveBar>
             )}
           </form>
         </Section>
@@ -359,11 +304,7 @@ function RulePreview(props: { form: RuleForm; devices: Row[] }): JSX.Element {
         ccs_iotruleid: 'preview',
         ccs_name: f.ccs_name.trim() || 'Preview',
         ccs_scope: SCOPE.All,
-        ccs_condition: f.ccs_condition,
-        ccs_alerttype: f.ccs_alerttype,
-        ccs_description: f.ccs_description.trim() || null,
-        ccs_ruleoutput: f.ccs_ruleoutput.trim() || null,
-        ccs_suppressseconds: f.ccs_suppressseconds.trim() === '' ? null : Number(f.ccs_suppressseconds),
+        ...behaviourOf(f),
         statecode: 0,
       });
     } catch (e) {
@@ -410,16 +351,9 @@ function RulePreview(props: { form: RuleForm; devices: Row[] }): JSX.Element {
     <div>
       <p class="help">Runs the rule as written above over the last hour of a device's readings (10-second averages), without saving it.</p>
       <div class="filters">
-        <label>
-          Device
-          <select value={chosen ? String(chosen['msdyn_iotdeviceid']) : ''} onChange={(e) => setDeviceId(e.currentTarget.value)}>
-            {candidates.map((d) => (
-              <option key={String(d['msdyn_iotdeviceid'])} value={String(d['msdyn_iotdeviceid'])}>
-                {String(d['msdyn_name'])}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect label="Device" value={chosen ? String(chosen['msdyn_iotdeviceid']) : ''} onChange={setDeviceId}>
+          <RecordOptions rows={candidates} id="msdyn_iotdeviceid" />
+        </FilterSelect>
         <button type="button" onClick={run} disabled={busy || !chosen}>
           {busy ? 'Running…' : 'Preview on the last hour'}
         </button>

@@ -2,7 +2,8 @@ import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { getJson, update, type Row } from '../api';
 import { useSession } from '../app';
-import { ErrorNote, Field, Loading, Section, fieldOfError } from '../components/ui';
+import { CheckField, SaveBar, TextField, fieldsNamed, useForm } from '../components/form';
+import { ErrorNote, Loading, PageHead, Section } from '../components/ui';
 import { useAsync, usePageTitle } from '../hooks';
 import { can } from '../session';
 
@@ -47,37 +48,25 @@ function SettingsForm(props: { initial: Row; editable: boolean; onSaved: () => v
   const [paramsProp, setParamsProp] = useState(String(s['msdyn_commandparametersproperty'] ?? ''));
   const [pull, setPull] = useState(s['msdyn_scheduleddevicedatapull'] === true);
   const [frequency, setFrequency] = useState(s['msdyn_devicedatapullfrequency'] === null || s['msdyn_devicedatapullfrequency'] === undefined ? '' : String(s['msdyn_devicedatapullfrequency']));
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [formError, setFormError] = useState<string | undefined>();
-  const [saved, setSaved] = useState(false);
-  useEffect(() => setSaved(false), [columns, nameProp, paramsProp, pull, frequency]);
+  const form = useForm(fieldsNamed(FIELDS));
+  const errors = form.errors;
+  useEffect(() => form.touch(), [columns, nameProp, paramsProp, pull, frequency]);
   const extra = columns.filter((c) => !AGGREGATION_COLUMNS.some((a) => a.name === c));
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setErrors({});
-    setFormError(undefined);
-    try {
-      await update('msdyn_iotsettingses', SETTINGS_ID, {
-        msdyn_iotalertaggregationrule: columns.length ? JSON.stringify(columns) : null,
-        msdyn_commandnameproperty: nameProp.trim() || null,
-        msdyn_commandparametersproperty: paramsProp.trim() || null,
-        msdyn_scheduleddevicedatapull: pull,
-        msdyn_devicedatapullfrequency: frequency.trim() === '' ? null : Number(frequency),
-      });
-      setSaved(true);
-      props.onSaved();
-    } catch (err) {
-      const msg = (err as Error).message;
-      const field = fieldOfError(msg, FIELDS);
-      if (field) setErrors({ [field]: msg });
-      else setFormError(msg);
-    }
-  };
+  const submit = form.submit(async () => {
+    await update('msdyn_iotsettingses', SETTINGS_ID, {
+      msdyn_iotalertaggregationrule: columns.length ? JSON.stringify(columns) : null,
+      msdyn_commandnameproperty: nameProp.trim() || null,
+      msdyn_commandparametersproperty: paramsProp.trim() || null,
+      msdyn_scheduleddevicedatapull: pull,
+      msdyn_devicedatapullfrequency: frequency.trim() === '' ? null : Number(frequency),
+    });
+    props.onSaved();
+  });
 
   return (
     <div class="page">
-      <h1>Settings</h1>
+      <PageHead title="Settings" />
       <form class="editor" onSubmit={submit} noValidate>
         <fieldset disabled={!props.editable} class="plain">
           <Section title="Alert aggregation rules">
@@ -106,35 +95,15 @@ function SettingsForm(props: { initial: Row; editable: boolean; onSaved: () => v
             </div>
           </Section>
           <Section title="Commands">
-            <Field label="Command name property" name="msdyn_commandnameproperty" error={errors['msdyn_commandnameproperty']} help='Empty: "CommandName".'>
-              {(a) => <input {...a} type="text" maxLength={100} value={nameProp} onInput={(e) => setNameProp(e.currentTarget.value)} />}
-            </Field>
-            <Field label="Command parameters property" name="msdyn_commandparametersproperty" error={errors['msdyn_commandparametersproperty']} help='Empty: "Parameters".'>
-              {(a) => <input {...a} type="text" maxLength={100} value={paramsProp} onInput={(e) => setParamsProp(e.currentTarget.value)} />}
-            </Field>
+            <TextField label="Command name property" name="msdyn_commandnameproperty" value={nameProp} onInput={setNameProp} error={errors['msdyn_commandnameproperty']} help='Empty: "CommandName".' />
+            <TextField label="Command parameters property" name="msdyn_commandparametersproperty" value={paramsProp} onInput={setParamsProp} error={errors['msdyn_commandparametersproperty']} help='Empty: "Parameters".' />
           </Section>
           <Section title="Device data pull">
-            <label class="inline">
-              <input type="checkbox" checked={pull} onChange={(e) => setPull(e.currentTarget.checked)} /> Pull device data on a schedule
-            </label>
-            <Field label="Pull every (seconds)" name="msdyn_devicedatapullfrequency" error={errors['msdyn_devicedatapullfrequency']} help="At least 60.">
-              {(a) => <input {...a} type="number" min={60} step={1} value={frequency} onInput={(e) => setFrequency(e.currentTarget.value)} />}
-            </Field>
+            <CheckField label="Pull device data on a schedule" checked={pull} onChange={setPull} />
+            <TextField label="Pull every (seconds)" name="msdyn_devicedatapullfrequency" type="number" value={frequency} onInput={setFrequency} error={errors['msdyn_devicedatapullfrequency']} input={{ min: 60, step: 1 }} help="At least 60." />
           </Section>
         </fieldset>
-        <ErrorNote error={formError} />
-        {props.editable && (
-          <div class="button-row">
-            <button type="submit" class="primary">
-              Save settings
-            </button>
-            {saved && (
-              <span role="status" class="muted">
-                Saved.
-              </span>
-            )}
-          </div>
-        )}
+        {props.editable ? <SaveBar label="Save settings" busy={form.busy} saved={form.saved} error={form.formError} /> : <ErrorNote error={form.formError} />}
       </form>
     </div>
   );

@@ -2,17 +2,12 @@ import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { request } from '../api';
 import { useSession } from '../app';
-import { Badge, ErrorNote, Field, Loading, Section, formatTime } from '../components/ui';
+// The wire shape of /api/tokens is the token service's own (a type only: nothing of the server is bundled).
+import type { TokenInfo } from '../../../security/tokens.js';
+import { Options, SaveBar, SelectField, TextField, useForm } from '../components/form';
+import { DataTable, Loaded } from '../components/list';
+import { Badge, ErrorNote, PageHead, Section, formatTime } from '../components/ui';
 import { useAsync, usePageTitle } from '../hooks';
-
-interface TokenInfo {
-  readonly id: string;
-  readonly name: string;
-  readonly role: string;
-  readonly userId: string;
-  readonly createdOn: number;
-  readonly revoked: boolean;
-}
 
 /** API tokens (admins only): the routes at /api/tokens, the console's counterpart of `ccs token`. */
 export function TokensPage(): JSX.Element {
@@ -21,25 +16,19 @@ export function TokensPage(): JSX.Element {
   const list = useAsync(async (signal) => (await (await request('/api/tokens', { signal })).json()) as { value: TokenInfo[]; roles: string[] }, []);
   const [name, setName] = useState('');
   const [role, setRole] = useState('agent');
-  const [errors, setErrors] = useState<Record<string, string>>({});
   const [created, setCreated] = useState<{ token: string; name: string } | undefined>();
   const [error, setError] = useState<string | undefined>();
+  // The routes' messages quote the field they refuse ('role'); anything else is about the name.
+  const form = useForm((message) => (/'role'/.test(message) ? 'role' : 'name'));
 
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setErrors({});
+  const submit = form.submit(async () => {
     setCreated(undefined);
-    try {
-      const res = await request('/api/tokens', { method: 'POST', body: { name, role } });
-      const body = (await res.json()) as { token: string; info: TokenInfo };
-      setCreated({ token: body.token, name: body.info.name });
-      setName('');
-      list.reload();
-    } catch (err) {
-      const msg = (err as Error).message;
-      setErrors(/'role'/.test(msg) ? { role: msg } : { name: msg });
-    }
-  };
+    const res = await request('/api/tokens', { method: 'POST', body: { name, role } });
+    const body = (await res.json()) as { token: string; info: TokenInfo };
+    setCreated({ token: body.token, name: body.info.name });
+    setName('');
+    list.reload();
+  });
   const revoke = async (t: TokenInfo) => {
     if (!confirm(`Revoke the token "${t.name}"? Clients using it stop working at once.`)) return;
     setError(undefined);
@@ -53,26 +42,14 @@ export function TokensPage(): JSX.Element {
 
   return (
     <div class="page">
-      <h1>Tokens</h1>
+      <PageHead title="Tokens" />
       <Section title="New token">
         <form class="editor" onSubmit={submit} noValidate>
-          <Field label="Name" name="name" error={errors['name']} help="Who or what uses the token: a person, an integration.">
-            {(a) => <input {...a} type="text" maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
-          </Field>
-          <Field label="Role" name="role" error={errors['role']}>
-            {(a) => (
-              <select {...a} value={role} onChange={(e) => setRole(e.currentTarget.value)}>
-                {(list.data?.roles ?? ['admin', 'agent', 'readonly', 'integration']).map((r) => (
-                  <option key={r} value={r}>
-                    {r}
-                  </option>
-                ))}
-              </select>
-            )}
-          </Field>
-          <button type="submit" class="primary">
-            Create token
-          </button>
+          <TextField label="Name" name="name" value={name} onInput={setName} error={form.errors['name']} help="Who or what uses the token: a person, an integration." />
+          <SelectField label="Role" name="role" value={role} onChange={setRole} error={form.errors['role']}>
+            <Options items={(list.data?.roles ?? ['admin', 'agent', 'readonly', 'integration']).map((r) => ({ value: r, label: r }))} />
+          </SelectField>
+          <SaveBar label="Create token" busy={form.busy} />
         </form>
         {created && (
           <div role="status">
@@ -85,43 +62,28 @@ export function TokensPage(): JSX.Element {
           </div>
         )}
       </Section>
-      <ErrorNote error={list.error ?? error} />
-      {!list.data && !list.error && <Loading what="tokens" />}
-      {list.data && (
-        <div class="table-wrap">
-          <table class="data">
-            <caption class="sr-only">Tokens</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
+      <ErrorNote error={error} />
+      <Loaded state={list} what="tokens">
+        {(data) => (
+          <DataTable caption="Tokens" columns={['Name', 'Role', 'Created', 'State', { label: 'Actions', hidden: true }]}>
+            {data.value.map((t) => (
+              <tr key={t.id}>
+                <td>{t.name}</td>
+                <td>{t.role}</td>
+                <td>{formatTime(new Date(t.createdOn).toISOString())}</td>
+                <td>{t.revoked ? <Badge tone="bad">Revoked</Badge> : <Badge tone="ok">Active</Badge>}</td>
+                <td>
+                  {!t.revoked && t.userId !== hello.userId && (
+                    <button type="button" class="danger" onClick={() => revoke(t)} aria-label={`Revoke ${t.name}`}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {list.data.value.map((t) => (
-                <tr key={t.id}>
-                  <td>{t.name}</td>
-                  <td>{t.role}</td>
-                  <td>{formatTime(new Date(t.createdOn).toISOString())}</td>
-                  <td>{t.revoked ? <Badge tone="bad">Revoked</Badge> : <Badge tone="ok">Active</Badge>}</td>
-                  <td>
-                    {!t.revoked && t.userId !== hello.userId && (
-                      <button type="button" class="danger" onClick={() => revoke(t)} aria-label={`Revoke ${t.name}`}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            ))}
+          </DataTable>
+        )}
+      </Loaded>
     </div>
   );
 }

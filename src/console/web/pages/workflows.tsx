@@ -1,9 +1,12 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
-import { formatted, query, update, type Row } from '../api';
+import { formatted, lookupOf, query, update, type Row } from '../api';
 import { useSession } from '../app';
-import { Badge, Empty, ErrorNote, Field, Loading, Section, fieldOfError, formatTime } from '../components/ui';
-import { useAsync, usePageTitle, useRecordChanges } from '../hooks';
+import { FieldErrors, SaveBar, TextField, useForm } from '../components/form';
+import { DataTable, Loaded } from '../components/list';
+import { Badge, ErrorNote, Field, PageHead, Section, formatTime } from '../components/ui';
+import { useAction, useAsync, usePageTitle, useRecordChanges } from '../hooks';
+import { href } from '../router';
 import { can } from '../session';
 
 /** A literal action parameter in a workflow's steps: where it is and its value. */
@@ -37,6 +40,20 @@ function setAt(root: unknown, path: (string | number)[], value: unknown): void {
   o[path[path.length - 1]!] = value;
 }
 
+/** A parameter's place as the Web API names it in its messages: `ccs_steps[0].then[1].parameters.TimespanSeconds`. */
+export function stepPath(path: readonly (string | number)[]): string {
+  return `ccs_steps${path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')}`;
+}
+
+/** Where a refusal of the steps belongs: the parameter whose path (or, failing that, whose name) it mentions. */
+function parameterOf(params: readonly Parameter[], message: string): string | undefined {
+  const byPath = params.filter((p) => message.includes(stepPath(p.path))).sort((a, b) => stepPath(b.path).length - stepPath(a.path).length)[0];
+  const p = byPath ?? params.find((x) => new RegExp(`\\b${x.name}\\b`).test(message));
+  return p ? p.path.join('.') : undefined;
+}
+
+const RUN_STATUS_TONE: Record<number, 'ok' | 'bad' | 'warn' | 'info' | 'muted'> = { 30: 'ok', 31: 'bad', 32: 'muted', 20: 'info', 10: 'warn', 0: 'warn' };
+
 export function WorkflowsPage(): JSX.Element {
   usePageTitle('Workflows');
   const list = useAsync(
@@ -47,11 +64,11 @@ export function WorkflowsPage(): JSX.Element {
   useRecordChanges(['workflow'], () => list.reload(), 500);
   return (
     <div class="page">
-      <h1>Workflows</h1>
+      <PageHead title="Workflows" />
       <p class="help">Background processes that run when records are created, updated or deleted: debouncing alerts, creating cases, notifying systems.</p>
-      <ErrorNote error={list.error} />
-      {!list.data && !list.error && <Loading what="workflows" />}
-      {list.data && (list.data.value.length === 0 ? <Empty>No workflows.</Empty> : list.data.value.map((w) => <WorkflowCard key={String(w['workflowid'])} workflow={w} onChange={list.reload} />))}
+      <Loaded state={list} what="workflows" empty="No workflows.">
+        {(data) => data.value.map((w) => <WorkflowCard key={String(w['workflowid'])} workflow={w} onChange={list.reload} />)}
+      </Loaded>
     </div>
   );
 }
@@ -60,6 +77,7 @@ function WorkflowCard(props: { workflow: Row; onChange: () => void }): JSX.Eleme
   const hello = useSession();
   const w = props.workflow;
   const id = String(w['workflowid']);
+  const name = String(w['name']);
   const active = w['statecode'] === 1;
   const editable = can(hello, 'W', 'workflow');
   let steps: unknown;
@@ -70,26 +88,17 @@ function WorkflowCard(props: { workflow: Row; onChange: () => void }): JSX.Eleme
   }
   const params = parametersOf(steps);
   const [values, setValues] = useState<Record<string, string | boolean>>(() => Object.fromEntries(params.map((p) => [p.path.join('.'), typeof p.value === 'boolean' ? p.value : String(p.value)])));
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [error, setError] = useState<string | undefined>();
-  const [saved, setSaved] = useState(false);
-  const [showRuns, setShowRuns] = useState(false);
+  const toggling = useAction();
+  // The server names the step path (ccs_steps[0].parameters.TimespanSeconds) or the parameter: shown at that field.
+  const form = useForm((message) => parameterOf(params, message));
   const triggers = [w['triggeroncreate'] ? 'create' : '', w['triggeronupdateattributelist'] ? `update of ${String(w['triggeronupdateattributelist'])}` : '', w['triggerondelete'] ? 'delete' : ''].filter(Boolean);
 
-  const toggle = async () => {
-    setError(undefined);
-    try {
+  const toggle = () =>
+    toggling.run(async () => {
       await update('workflows', id, active ? { statecode: 0, statuscode: 1 } : { statecode: 1, statuscode: 2 });
       props.onChange();
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
-  const save = async (e: Event) => {
-    e.preventDefault();
-    setErrors({});
-    setError(undefined);
-    setSaved(false);
+    });
+  const save = form.submit(async () => {
     const next = JSON.parse(JSON.stringify(steps)) as unknown;
     const errs: Record<string, string> = {};
     for (const p of params) {
@@ -102,109 +111,87 @@ function WorkflowCard(props: { workflow: Row; onChange: () => void }): JSX.Eleme
       } else if (typeof p.value === 'boolean') setAt(next, p.path, v === true);
       else setAt(next, p.path, String(v));
     }
-    if (Object.keys(errs).length) {
-      setErrors(errs);
-      return;
-    }
-    try {
-      await update('workflows', id, { ccs_steps: JSON.stringify(next) });
-      setSaved(true);
-      props.onChange();
-    } catch (err) {
-      const msg = (err as Error).message;
-      // The server names the step path (ccs_steps[0].parameters…) or the parameter: show it at that field.
-      const p = params.find((x) => msg.includes(x.name));
-      if (p) setErrors({ [p.path.join('.')]: msg });
-      else if (fieldOfError(msg, ['ccs_steps'])) setError(msg);
-      else setError(msg);
-    }
-  };
+    if (Object.keys(errs).length) throw new FieldErrors(errs);
+    await update('workflows', id, { ccs_steps: JSON.stringify(next) });
+    props.onChange();
+  });
   return (
-    <Section title={String(w['name'])} actions={<Badge tone={active ? 'ok' : 'muted'}>{active ? 'Activated' : 'Draft'}</Badge>}>
-      {w['description'] ? <p>{String(w['description'])}</p> : null}
-      <p class="muted">
-        On {formatted(w, 'primaryentity') || String(w['primaryentity'])}: {triggers.join(', ') || 'no trigger'} · rank {String(w['rank'] ?? 0)}
-      </p>
-      {editable && (
-        <div class="button-row">
-          <button type="button" class={active ? '' : 'primary'} onClick={toggle} aria-label={`${active ? 'Deactivate' : 'Activate'} ${String(w['name'])}`}>
-            {active ? 'Deactivate' : 'Activate'}
-          </button>
-          <button type="button" aria-expanded={showRuns} onClick={() => setShowRuns(!showRuns)}>
-            Recent runs
-          </button>
-        </div>
-      )}
-      <ErrorNote error={error} />
-      {params.length > 0 && (
-        <form onSubmit={save} noValidate class="editor" aria-label={`Parameters of ${String(w['name'])}`}>
-          <fieldset disabled={!editable}>
-            <legend>Parameters</legend>
-            {params.map((p) => {
-              const key = p.path.join('.');
-              return (
-                <Field key={key} label={`${p.name} (${p.action})`} name={key} error={errors[key]}>
-                  {(a) =>
-                    typeof p.value === 'boolean' ? (
-                      <input {...a} type="checkbox" checked={values[key] === true} onChange={(e) => setValues({ ...values, [key]: e.currentTarget.checked })} />
-                    ) : typeof p.value === 'number' ? (
-                      <input {...a} type="number" value={String(values[key])} onInput={(e) => setValues({ ...values, [key]: e.currentTarget.value })} />
-                    ) : (
-                      <input {...a} type="text" value={String(values[key])} onInput={(e) => setValues({ ...values, [key]: e.currentTarget.value })} />
-                    )
-                  }
-                </Field>
-              );
-            })}
-            {editable && (
-              <div class="button-row">
-                <button type="submit" class="primary">
-                  Save parameters
-                </button>
-                {saved && (
-                  <span role="status" class="muted">
-                    Saved.
-                  </span>
-                )}
-              </div>
-            )}
-          </fieldset>
-        </form>
-      )}
-      {showRuns && <Runs workflowId={id} />}
+    <Section title={name} actions={<Badge tone={active ? 'ok' : 'muted'}>{active ? 'Activated' : 'Draft'}</Badge>}>
+      <div class="workflow" data-workflow={name}>
+        {w['description'] ? <p>{String(w['description'])}</p> : null}
+        <p class="muted">
+          On {formatted(w, 'primaryentity') || String(w['primaryentity'])}: {triggers.join(', ') || 'no trigger'} · rank {String(w['rank'] ?? 0)}
+        </p>
+        {editable && (
+          <div class="button-row">
+            <button type="button" class={active ? '' : 'primary'} disabled={toggling.busy !== undefined} onClick={toggle} aria-label={`${active ? 'Deactivate' : 'Activate'} ${name}`}>
+              {active ? 'Deactivate' : 'Activate'}
+            </button>
+          </div>
+        )}
+        <ErrorNote error={toggling.error} />
+        {params.length > 0 && (
+          <form onSubmit={save} noValidate class="editor" aria-label={`Parameters of ${name}`}>
+            <fieldset disabled={!editable}>
+              <legend>Parameters</legend>
+              {params.map((p) => {
+                const key = p.path.join('.');
+                const label = `${p.name} (${p.action})`;
+                const error = form.errors[key];
+                return typeof p.value === 'boolean' ? (
+                  <Field key={key} label={label} name={key} error={error}>
+                    {(a) => <input {...a} type="checkbox" checked={values[key] === true} onChange={(e) => setValues({ ...values, [key]: e.currentTarget.checked })} />}
+                  </Field>
+                ) : (
+                  <TextField key={key} label={label} name={key} type={typeof p.value === 'number' ? 'number' : 'text'} value={String(values[key])} onInput={(v) => setValues({ ...values, [key]: v })} error={error} input={{ maxLength: undefined }} />
+                );
+              })}
+              {editable && <SaveBar label="Save parameters" busy={form.busy} saved={form.saved} error={form.formError} />}
+            </fieldset>
+          </form>
+        )}
+        <h3 class="subhead">Recent runs</h3>
+        <Runs workflowId={id} primaryEntity={String(w['primaryentity'] ?? '')} />
+      </div>
     </Section>
   );
 }
 
-function Runs(props: { workflowId: string }): JSX.Element {
+/** Where a run's triggering record is shown in the console, when it is. */
+const RECORD_PAGES: Record<string, string> = { msdyn_iotalert: 'alerts', msdyn_iotdevice: 'devices', incident: 'cases', ccs_iotrule: 'rules' };
+
+function Runs(props: { workflowId: string; primaryEntity: string }): JSX.Element {
   const runs = useAsync(
     (signal) =>
-      query(`asyncoperations?$select=name,statecode,statuscode,startedon,completedon,message,retrycount,createdon&$filter=_workflowactivationid_value eq ${props.workflowId}&$orderby=createdon desc&$top=10`, { signal }),
+      query(
+        `asyncoperations?$select=name,statecode,statuscode,startedon,completedon,message,friendlymessage,retrycount,createdon,_regardingobjectid_value&$filter=_workflowactivationid_value eq ${props.workflowId}&$orderby=createdon desc&$top=5`,
+        { signal },
+      ),
     [props.workflowId],
   );
   useRecordChanges(['asyncoperation'], () => runs.reload(), 1000);
-  if (runs.error) return <ErrorNote error={runs.error} />;
-  if (!runs.data) return <Loading what="runs" />;
-  if (runs.data.value.length === 0) return <Empty>No runs yet.</Empty>;
+  const page = RECORD_PAGES[props.primaryEntity];
   return (
-    <table class="data">
-      <caption class="sr-only">Recent runs</caption>
-      <thead>
-        <tr>
-          <th scope="col">Started</th>
-          <th scope="col">Status</th>
-          <th scope="col">Message</th>
-        </tr>
-      </thead>
-      <tbody>
-        {runs.data.value.map((r) => (
-          <tr key={String(r['asyncoperationid'])}>
-            <td>{formatTime(r['startedon'] ?? r['createdon'])}</td>
-            <td>{formatted(r, 'statuscode')}</td>
-            <td>{String(r['message'] ?? '')}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <Loaded state={runs} what="runs" empty="No runs yet.">
+      {(data) => (
+        <DataTable caption="Recent runs" testId={`runs-${props.workflowId}`} columns={['Started', 'Record', 'Status', 'Attempts', 'Message']}>
+          {data.value.map((r) => {
+            const record = lookupOf(r, 'regardingobjectid');
+            const status = Number(r['statuscode']);
+            return (
+              <tr key={String(r['asyncoperationid'])}>
+                <td>{formatTime(r['startedon'] ?? r['createdon'])}</td>
+                <td>{record ? page ? <a href={href(`${page}/${record.id}`)}>{record.name}</a> : record.name : '—'}</td>
+                <td>
+                  <Badge tone={RUN_STATUS_TONE[status] ?? 'muted'}>{formatted(r, 'statuscode') || String(r['statuscode'] ?? '')}</Badge>
+                </td>
+                <td>{Number(r['retrycount'] ?? 0) + 1}</td>
+                <td>{String(r['friendlymessage'] ?? r['message'] ?? '')}</td>
+              </tr>
+            );
+          })}
+        </DataTable>
+      )}
+    </Loaded>
   );
 }
