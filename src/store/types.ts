@@ -102,6 +102,16 @@ export interface Transaction extends Queryable {
    * unrelated keys may occasionally share a lock (PostgreSQL hashes them to 32 bits), which only costs waiting.
    */
   lock(key: string): Promise<void>;
+  /**
+   * Adds `rows` to an append-only log table when the transaction commits, numbering them in `column` (an integer
+   * primary key) after the table's highest number: consecutively, with no gaps, and in commit order — a reader that
+   * sees number n sees every lower number any transaction committed, so a follower can read the log as "numbers
+   * after the last one I handled" and never miss a row. The numbers are written into the given row objects just
+   * before the commit (read them once the transaction has resolved). A transaction that rolls back writes nothing
+   * and leaves no gap. Numbering continues after the highest row left in the table: keep the last row when pruning.
+   * Rows appended to one log in one transaction must have the same columns.
+   */
+  appendLog(table: string, column: string, rows: readonly Row[]): void;
 }
 
 /**

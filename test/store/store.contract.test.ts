@@ -39,13 +39,23 @@ const docs: PhysicalTable = {
   indexes: [{ columns: ['at'] }],
 };
 
+const log: PhysicalTable = {
+  name: 'eventlog',
+  primaryKey: 'seq',
+  columns: [
+    { name: 'seq', type: 'bigint' },
+    { name: 'body', type: 'text' },
+  ],
+  indexes: [],
+};
+
 for (const engine of engines()) {
   describe(`store contract on ${engine.name}`, () => {
     const stores: Store[] = [];
     async function open(): Promise<Store> {
       const store = createStore(engine.url());
       stores.push(store);
-      await store.syncSchema([devices, readings, docs]);
+      await store.syncSchema([devices, readings, docs, log]);
       return store;
     }
     after(async () => {
@@ -210,6 +220,92 @@ for (const engine of engines()) {
       const all = await s.aggregateJsonNumbers({ table: 'doc', json: 'body', time: 'at', origin: t0, width: 60_000 });
       assert.deepEqual(all.find((r) => r.path === 'temp'), { path: 'temp', bucket: 0, min: 1, max: 99, sum: 178.5, count: 7 });
       assert.deepEqual(await s.aggregateJsonNumbers({ table: 'doc', json: 'body', time: 'at', origin: t0 + 10_000, width: 1000 }), []);
+    });
+
+    test('appendLog numbers rows at commit, consecutively after the last row; a rollback leaves no gap', async () => {
+      const s = await open();
+      const first = [{ seq: null, body: 'a' }, { seq: null, body: 'b' }];
+      const second = [{ seq: null, body: 'c' }];
+      await s.transaction(async (tx) => {
+        tx.appendLog('eventlog', 'seq', first);
+        await tx.insert('device', { id: 'x', name: 'X', seen: 1, score: 0, on: 1 });
+        tx.appendLog('eventlog', 'seq', second);
+        tx.appendLog('eventlog', 'seq', []);
+      });
+      assert.deepEqual([...first, ...second].map((r) => r.seq), [1, 2, 3], 'the numbers are written into the rows given');
+      const doomed = [{ seq: null, body: 'never' }];
+      await assert.rejects(s.transaction(async (tx) => {
+        tx.appendLog('eventlog', 'seq', doomed);
+        throw new Error('roll back');
+      }), /roll back/);
+      // Several logs (and nothing else) in one transaction.
+      await s.transaction(async (tx) => tx.appendLog('eventlog', 'seq', [{ seq: null, body: 'd' }]));
+      assert.deepEqual(await s.select({ table: 'eventlog', orderBy: [{ column: 'seq' }] }), [
+        { seq: 1, body: 'a' }, { seq: 2, body: 'b' }, { seq: 3, body: 'c' }, { seq: 4, body: 'd' },
+      ]);
+      // Pruned up to the last row, numbering goes on after it.
+      await s.delete('eventlog', { kind: 'compare', op: 'lt', left: { kind: 'column', column: 'seq' }, right: { kind: 'value', value: 4 } });
+      const next = [{ seq: null, body: 'e' }];
+      await s.transaction(async (tx) => tx.appendLog('eventlog', 'seq', next));
+      assert.equal(next[0]!.seq, 5);
+    });
+
+    test('appendLog from concurrent transactions (and two pools): readers only ever see a gapless prefix', async () => {
+      const url = engine.url();
+      const a = createStore(url);
+      stores.push(a);
+      await a.syncSchema([devices, log]);
+      // A second SQLite store in the same thread would wait for the first's write lock synchronously (the driver
+      // blocks), so only processes can share a SQLite file; PostgreSQL gets a second pool, as a second node would.
+      let b = a;
+      if (engine.name === 'postgres') {
+        b = createStore(url);
+        stores.unshift(b);
+        await b.syncSchema([devices, log]);
+      }
+      let writing = true;
+      const seen: number[][] = [];
+      const reader = (async () => {
+        while (writing) {
+          const rows = await a.select({ table: 'eventlog', columns: ['seq'], orderBy: [{ column: 'seq' }] });
+          seen.push(rows.map((r) => Number(r['seq'])));
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      })();
+      // Transactions yield between their writes, commit in an order unrelated to when they started, and some roll back.
+      let committed = 0;
+      const writers = Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const store = i % 2 ? a : b;
+          try {
+            await store.transaction(async (tx) => {
+              tx.appendLog('eventlog', 'seq', [{ seq: null, body: `${i}.1` }]);
+              await new Promise((r) => setTimeout(r, (i * 7) % 13));
+              await tx.insert('device', { id: `d${i}`, name: `D${i}`, seen: i, score: 0, on: 0 });
+              tx.appendLog('eventlog', 'seq', [{ seq: null, body: `${i}.2` }]);
+              if (i % 5 === 4) throw new Error('roll back');
+            });
+            committed++;
+          } catch (e) {
+            if (!(e instanceof Error && e.message === 'roll back')) throw e;
+          }
+        }),
+      );
+      try {
+        await writers;
+      } finally {
+        writing = false;
+        await reader;
+      }
+      const rows = await a.select({ table: 'eventlog', orderBy: [{ column: 'seq' }] });
+      assert.equal(committed, 32);
+      assert.deepEqual(rows.map((r) => r['seq']), Array.from({ length: 64 }, (_, i) => i + 1));
+      // A transaction's rows are consecutive.
+      for (let k = 0; k < rows.length; k += 2) {
+        assert.equal(String(rows[k]!['body']).split('.')[0], String(rows[k + 1]!['body']).split('.')[0]);
+      }
+      assert.ok(seen.length > 0);
+      for (const snapshot of seen) assert.deepEqual(snapshot, snapshot.map((_, i) => i + 1), `a reader saw a gap: ${snapshot.join(',')}`);
     });
 
     test('schema sync adds new columns and keeps data', async () => {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { CcsError, DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
+import { PendingLogs } from '../sql/pending-logs.js';
 import type { Condition, JsonNumbersBucket, JsonNumbersQuery, PhysicalTable, Queryable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
@@ -209,13 +210,25 @@ export class PostgresStore implements Store {
     const client = await this.#pool.connect();
     try {
       await client.query('BEGIN');
+      const q = queryable(client, this.#compiler);
+      const lock = async (key: string) => void (await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]));
+      const logs = new PendingLogs();
       const tx: Transaction = {
-        ...queryable(client, this.#compiler),
+        ...q,
         // A transaction-level advisory lock: released by COMMIT or ROLLBACK, never left behind by a failed request.
         // Read committed gives every later statement a fresh snapshot, so the holder sees what the last one wrote.
-        lock: async (key) => void (await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key])),
+        lock,
+        appendLog: (table, column, rows) => logs.add(table, column, rows),
       };
       const result = await fn(tx);
+      // A log's lock is taken last and held only through the commit: appenders to the log commit one after another,
+      // each numbering after what the previous one committed (its MAX runs after the lock, on a fresh snapshot), so
+      // numbers become visible in order. Everything else the transactions do still runs concurrently.
+      for (const log of logs.take()) {
+        await lock(`ccs.log:${log.table}`);
+        PendingLogs.number(log, (await q.raw(this.#compiler.max(log.table, log.column)))[0]?.['n']);
+        await q.insertMany(log.table, log.rows);
+      }
       await client.query('COMMIT');
       return result;
     } catch (e) {

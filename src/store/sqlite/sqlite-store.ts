@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
+import { PendingLogs } from '../sql/pending-logs.js';
 import type { Condition, JsonNumbersBucket, JsonNumbersQuery, PhysicalTable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
@@ -175,6 +176,7 @@ export class SqliteStore implements Store {
     return this.#exclusive(async () => {
       const w = this.#writer;
       const c = this.#compiler;
+      const logs = new PendingLogs();
       const tx: Transaction = {
         select: async (q) => w.all(c.select(q)),
         count: async (q) => Number(w.all(c.count(q.table, q.where))[0]!['n']),
@@ -184,10 +186,16 @@ export class SqliteStore implements Store {
         delete: async (table, where) => w.run(c.delete(table, where)),
         // Nothing to wait for: this transaction already holds the only writer until it ends (#exclusive).
         lock: async () => undefined,
+        appendLog: (table, column, rows) => logs.add(table, column, rows),
       };
       w.db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn(tx);
+        // The write lock (BEGIN IMMEDIATE, across processes too) is held until COMMIT: numbers follow commit order.
+        for (const log of logs.take()) {
+          PendingLogs.number(log, w.all(c.max(log.table, log.column))[0]?.['n']);
+          this.#insertEach(log.table, log.rows);
+        }
         w.db.exec('COMMIT');
         return result;
       } catch (e) {
