@@ -141,7 +141,7 @@ export function Dashboard(): JSX.Element {
               <span class="kpi-value">{s.inRange.toLocaleString()}</span>
               <span class="kpi-label">Alerts, {range.label.toLowerCase()}</span>
             </a>
-            <div class="kpi">
+            <div class="kpi" data-testid="kpi-actioned">
               <span class="kpi-value">{s.actioned.toLocaleString()}</span>
               <span class="kpi-label">With an action taken (case or command)</span>
             </div>
