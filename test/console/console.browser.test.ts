@@ -267,6 +267,38 @@ for (const engine of skip ? [] : engines()) {
       assert.equal(afterCount, before, 'no command was created');
     });
 
+    test('a direct-method command from the device page: the device answers, and its answer shows in the command history', async () => {
+      const [dev] = (await getJson<{ value: { msdyn_iotdeviceid: string; _msdyn_category_value: string }[] }>(srv, "msdyn_iotdevices?$select=_msdyn_category_value&$filter=msdyn_deviceid eq 'thermo-1'")).value;
+      const reboot = await post(srv, 'msdyn_iotdevicecommanddefinitions', { msdyn_name: 'Reboot', ccs_deliverymethod: 192350001 });
+      await post(srv, `msdyn_iotdevicecategories(${dev!._msdyn_category_value})/msdyn_iotdevicecategorycommands/$ref`, { '@odata.id': `${srv.url}/api/data/v9.2/msdyn_iotdevicecommanddefinitions(${reboot})` });
+      const called = new Promise<unknown>((resolve) =>
+        thermo.onDeviceMethod('Reboot', (request, response) => {
+          resolve(request.payload);
+          void response.send(200, { rebooted: true });
+        }),
+      );
+      // The page fresh (the last test left its command form open).
+      await page.goto(`${srv.url}/#/devices/${dev!.msdyn_iotdeviceid}`);
+      await page.reload();
+      await page.getByRole('heading', { level: 1, name: 'Thermostat 1' }).waitFor();
+      await page.getByRole('button', { name: 'Send command' }).click();
+      const form = page.getByRole('form', { name: 'Send a command' });
+      await form.getByLabel('Command', { exact: true }).selectOption({ label: 'Reboot (direct method)' });
+      await form.getByText('Called as the direct method Reboot').waitFor();
+      await form.getByLabel('Wait for the answer (seconds, optional)').fill('20');
+      await form.getByRole('button', { name: 'Send command' }).click();
+      assert.deepEqual(await called, { CommandName: 'Reboot', Parameters: {} });
+      const row = page.getByTestId('device-commands').locator('tr', { hasText: 'Reboot' });
+      await row.getByText('Delivered').waitFor();
+      await row.getByText(/Device answered 200/).waitFor();
+      assert.match((await row.textContent()) ?? '', /"rebooted":\s*true/);
+      const [command] = (await getJson<{ value: { ccs_timetolive: number; ccs_responsestatus: number }[] }>(srv, `msdyn_iotdevicecommands?$select=ccs_timetolive,ccs_responsestatus&$filter=_msdyn_command_value eq ${reboot}`)).value;
+      assert.equal(command?.ccs_timetolive, 20, 'the answer timeout as typed');
+      assert.equal(command?.ccs_responsestatus, 200);
+      await shot('device-direct-method');
+      assert.deepEqual(errors, []);
+    });
+
     test('a test alert from the device page; its process moved a stage forward and back, a skipped stage refused at the bar', async () => {
       // A registered device without an account: entering Create Case cannot open a case, so the process waits there
       // and may go back.
@@ -474,6 +506,18 @@ for (const engine of skip ? [] : engines()) {
         assert.ok(overflowAlerts <= 1, `the alert list fits at 768 px (overflow ${overflowAlerts} px)`);
         await screenshot(p, engine.name === 'sqlite' ? 'tablet-alerts' : `${engine.name}-tablet-alerts`);
         assert.deepEqual(await accessibilityProblems(p), []);
+        // The pages with the widest content fit too: an alert with its stage bar, workflows, webhooks, a device.
+        const [dev] = (await getJson<{ value: { msdyn_iotdeviceid: string }[] }>(srv, "msdyn_iotdevices?$filter=msdyn_deviceid eq 'thermo-1'")).value;
+        const [alert] = (await getJson<{ value: { msdyn_iotalertid: string }[] }>(srv, `msdyn_iotalerts?$filter=_msdyn_device_value eq ${dev!.msdyn_iotdeviceid}&$top=1`)).value;
+        for (const [path, name] of [[`alerts/${alert!.msdyn_iotalertid}`, 'alert'], ['workflows', 'workflows'], ['webhooks', 'webhooks'], [`devices/${dev!.msdyn_iotdeviceid}`, 'device']] as const) {
+          await p.goto(`${srv.url}/#/${path}`);
+          await p.getByRole('heading', { level: 1 }).waitFor();
+          await settled(p);
+          const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+          assert.ok(overflow <= 1, `the ${name} page fits at 768 px (overflow ${overflow} px)`);
+          await screenshot(p, engine.name === 'sqlite' ? `tablet-${name}` : `${engine.name}-tablet-${name}`);
+          assert.deepEqual(await accessibilityProblems(p), [], `accessibility of the ${name} page at 768 px`);
+        }
       } finally {
         await ctx.close();
       }
