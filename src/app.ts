@@ -12,7 +12,7 @@ import { createHub, createNodeId, ensureTlsMaterial, type HubRuntime, type TlsMa
 import { createMqttGateway, type MqttGateway } from './hub/mqtt/index.js';
 import { createGetDeviceConnectionString } from './hub/operations/get-device-connection-string.js';
 import { ensureMeta, MetadataRegistry, standardSeedRows } from './metadata/index.js';
-import { RecordsService, type RecordContext } from './records/index.js';
+import { RECORD_EVENT_TABLES, RecordEventLog, RecordsService, type RecordContext, type RecordEventLogOptions } from './records/index.js';
 import { createPrincipal, DEFAULT_ROLES, RateLimiter, TOKEN_TABLE, TokenService, type RoleDefinition } from './security/index.js';
 import { registerConsoleRoutes } from './console/index.js';
 import { createMetrics } from './metrics/index.js';
@@ -32,6 +32,8 @@ export interface AppDeps {
    * of one in-process network (`createMemoryBusNetwork`) act as nodes of one installation, as over NATS.
    */
   readonly bus?: Bus;
+  /** Timings of the durable record events (poll, lease, checkpoint, retention); defaults suit production. */
+  readonly recordEvents?: RecordEventLogOptions;
 }
 
 export interface StartInfo {
@@ -96,12 +98,13 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   let metadata: MetadataRegistry;
   try {
     metadata = await MetadataRegistry.open(store);
-    await store.syncSchema([TOKEN_TABLE]);
+    await store.syncSchema([TOKEN_TABLE, ...RECORD_EVENT_TABLES]);
   } catch (e) {
     await store.close();
     throw e;
   }
-  const records = new RecordsService({ metadata, clock });
+  const recordEvents = new RecordEventLog({ store, clock, log }, deps.recordEvents);
+  const records = new RecordsService({ metadata, clock, events: recordEvents });
   const systemPrincipal = createPrincipal({ userId: SYSTEM_USER_ID, name: 'SYSTEM', role: 'admin', access: { '*': { Read: true, Create: true, Write: true, Delete: true } } });
   const system: RecordContext = { db: store, principal: systemPrincipal };
   const tokens = new TokenService({
@@ -149,6 +152,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   operations.register(createImportDeviceRules({ store, records }));
   const processDeps = { store, records, system, hub, bus, operations, pipeline, clock, log, metrics };
   const processes: StopProcess[] = writesRecords ? [startWorkflows(processDeps), startCaseProcess(processDeps), startWebhooks(processDeps)] : [];
+  // Durable consumers have their checkpoints before anything else writes; they handle events from start() on.
+  await recordEvents.ready();
   const api = new WebApi({ store, metadata, records, operations, clock, log });
   const limiter = new RateLimiter({ limit: config.rateLimit, windowMs: config.rateLimitWindowSeconds * 1000, clock });
   const httpDeps = { api, tokens, limiter, maxBodyBytes: config.maxBodyBytes, log, metrics };
@@ -200,6 +205,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
     system,
     async start() {
       let generatedAdminToken: string | undefined;
+      await recordEvents.start();
       // Before any listener: the pipeline replays the log and subscribes before new telemetry can arrive.
       if (nodeRoles.has('worker')) await pipeline.start();
       // Before devices may connect: requests routed to this node must find it answering.
@@ -246,6 +252,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
       await stopCommandSync();
       await stopTwinSync();
       for (const stopProcess of processes) await stopProcess();
+      await recordEvents.stop();
       if (!deps.bus) await bus.close();
       await store.close();
     },

@@ -14,7 +14,8 @@ import {
 } from '../metadata/index.js';
 import { demand, type Principal } from '../security/principal.js';
 import { and, eq } from '../store/index.js';
-import type { Condition, OrderBy, Queryable, Row, StoreValue } from '../store/types.js';
+import type { Condition, OrderBy, Queryable, Row, Store, StoreValue, Transaction } from '../store/types.js';
+import type { ConsumeOptions, RecordEventConsumer, RecordEventHandler, RecordEventLog } from './record-event-log.js';
 
 /** Reads and writes an update may take when other writers keep changing the row in between. */
 const MAX_UPDATE_ATTEMPTS = 20;
@@ -41,6 +42,14 @@ export interface RecordContext {
   readonly principal: Principal;
   /** Inside a transaction, events wait here and are published once it commits. */
   readonly pending?: RecordEvent[];
+}
+
+function isTransaction(db: Queryable): db is Transaction {
+  return typeof (db as Partial<Transaction>).appendLog === 'function';
+}
+
+function isStore(db: Queryable): db is Store {
+  return typeof (db as Partial<Store>).transaction === 'function';
 }
 
 /** A lookup value: the target's id, and for lookups with several targets the target table. */
@@ -90,14 +99,33 @@ export function columnsToLoad(select: readonly string[] | undefined, expand: rea
 /**
  * Create, read, update, delete and associate records of any table, with validation, platform columns, optimistic
  * concurrency, privileges and record events. Values in and out are JSON-level; rows are store-level.
+ *
+ * Record events go two ways: to in-memory listeners (`onEvent`, in this process, once the write has committed; lost
+ * if the process dies first) and, given an event log, to durable consumers (`consume`): each event is stored in the
+ * write's own transaction — a write outside a transaction gets one — and handed to its consumers at least once,
+ * wherever they run (./record-event-log.ts).
  */
 export class RecordsService {
   readonly #listeners = new Set<RecordListener>();
   readonly #validators = new Map<string, RecordValidator[]>();
 
   constructor(
-    private readonly deps: { readonly metadata: MetadataRegistry; readonly clock: () => number },
+    private readonly deps: { readonly metadata: MetadataRegistry; readonly clock: () => number; readonly events?: RecordEventLog },
   ) {}
+
+  /** The durable event log, when the service was given one. */
+  get events(): RecordEventLog | undefined {
+    return this.deps.events;
+  }
+
+  /**
+   * Registers a durable consumer of record events (at least once, in commit order, one process at a time; see
+   * ./record-event-log.ts). Handlers must be idempotent on the event's `sequence`.
+   */
+  consume(name: string, handler: RecordEventHandler, opts?: ConsumeOptions): RecordEventConsumer {
+    if (!this.deps.events) throw new Error('Durable record events need an event log (RecordsService deps.events).');
+    return this.deps.events.consume(name, handler, opts);
+  }
 
   get model(): Model {
     return this.deps.metadata.model;
@@ -129,13 +157,31 @@ export class RecordsService {
     };
   }
 
+  /** Hands events of a committed transaction to the listeners and wakes this process's durable consumers. */
   publish(events: readonly RecordEvent[]): void {
     for (const e of events) for (const l of this.#listeners) l(e);
+    this.deps.events?.committed(events);
   }
 
   #emit(ctx: RecordContext, event: RecordEvent): void {
+    if (this.deps.events && isTransaction(ctx.db)) this.deps.events.append(ctx.db, event);
     if (ctx.pending) ctx.pending.push(event);
     else this.publish([event]);
+  }
+
+  /**
+   * A write given the store rather than a transaction runs in a transaction of its own, so that its durable event
+   * commits with it; undefined when the write already has one (or there is no event log).
+   */
+  #ownTransaction(ctx: RecordContext): Store | undefined {
+    return this.deps.events && !isTransaction(ctx.db) && isStore(ctx.db) ? ctx.db : undefined;
+  }
+
+  async #inTransaction<T>(store: Store, ctx: RecordContext, fn: (rc: RecordContext) => Promise<T>): Promise<T> {
+    const pending: RecordEvent[] = [];
+    const result = await store.transaction((tx) => fn({ ...ctx, db: tx, pending }));
+    this.publish(pending);
+    return result;
   }
 
   /** Converts input values to a store row, validating names, types and lookups. */
@@ -196,6 +242,8 @@ export class RecordsService {
   }
 
   async create(ctx: RecordContext, tableName: string, values: InputValues): Promise<string> {
+    const own = this.#ownTransaction(ctx);
+    if (own) return this.#inTransaction(own, ctx, (rc) => this.create(rc, tableName, values));
     const table = this.table(tableName);
     demand(ctx.principal, 'Create', tableName);
     const row = await this.#toRow(ctx, table, values);
@@ -265,6 +313,8 @@ export class RecordsService {
    * or VersionMismatch.
    */
   async update(ctx: RecordContext, tableName: string, id: string, values: InputValues, opts: { ifVersion?: number } = {}): Promise<void> {
+    const own = this.#ownTransaction(ctx);
+    if (own) return this.#inTransaction(own, ctx, (rc) => this.update(rc, tableName, id, values, opts));
     const table = this.table(tableName);
     demand(ctx.principal, 'Write', tableName);
     const row = await this.#toRow(ctx, table, values);
@@ -296,6 +346,8 @@ export class RecordsService {
   }
 
   async delete(ctx: RecordContext, tableName: string, id: string, opts: { ifVersion?: number } = {}): Promise<void> {
+    const own = this.#ownTransaction(ctx);
+    if (own) return this.#inTransaction(own, ctx, (rc) => this.delete(rc, tableName, id, opts));
     const table = this.table(tableName);
     demand(ctx.principal, 'Delete', tableName);
     const pk = table.primaryIdAttribute;

@@ -1,19 +1,24 @@
 /**
  * Record events → delivery records. For each event, every active webhook on its table and message whose filter the
  * record matches gets a `ccs_webhookdelivery` (status Pending) holding the exact JSON to post; the sender (./sender.ts)
- * takes it from there. Events are handled one at a time in the order they were published, so a webhook created just
- * before a change sees it.
+ * takes it from there. Events come from the durable consumer `webhooks` (RecordsService.consume): at least once, in
+ * commit order, wherever the record was written, so a webhook created just before a change sees it and a crash
+ * between a write and its deliveries loses none. A delivery names its event (`ccs_eventsequence`, unique with the
+ * webhook): an event handed over again is not queued twice.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CcsError } from '../../errors/index.js';
-import type { RecordContext, RecordEvent, RecordsService } from '../../records/index.js';
+import type { DurableRecordEvent, RecordContext, RecordEvent, RecordsService } from '../../records/index.js';
 import { compileFilter } from '../../odata/index.js';
 import { and, eq } from '../../store/index.js';
 import { AnnotationFilter, Serializer } from '../../webapi/index.js';
 import { DELIVERY, DELIVERY_STATUS, toDefinition, WEBHOOK, type Message, type WebhookDefinition } from './definition.js';
 
 const MESSAGE_OF: Record<RecordEvent['type'], Message> = { created: 'create', updated: 'update', deleted: 'delete' };
+
+/** The durable record event consumer's name: its checkpoint and lease are stored under it. */
+export const WEBHOOK_CONSUMER = 'webhooks';
 
 export interface DispatcherDeps {
   readonly records: RecordsService;
@@ -27,36 +32,43 @@ export interface DispatcherDeps {
 export class Dispatcher {
   #webhooks: WebhookDefinition[] = [];
   #tables = new Set<string>();
+  #loaded = false;
   #chain: Promise<void> = Promise.resolve();
-  #reloadsPending = 0;
   #stopped = false;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
-  /** Reads the active webhooks again: on start, after a change to one, and now and then for other nodes' changes. */
+  /** Reads the active webhooks again: on start, and now and then as a safety net (webhook events reload too). */
   reload(): void {
-    this.#reloadsPending++;
-    this.#enqueue(async () => {
-      try {
-        const rows = await this.deps.records.query(this.deps.system, WEBHOOK, { where: eq('statecode', 0) });
-        this.#webhooks = rows.map(toDefinition).filter((d): d is WebhookDefinition => d !== undefined);
-        this.#tables = new Set(this.#webhooks.map((w) => w.table));
-      } finally {
-        this.#reloadsPending--;
+    this.#enqueue(() => this.#reload());
+  }
+
+  async #reload(): Promise<void> {
+    const rows = await this.deps.records.query(this.deps.system, WEBHOOK, { where: eq('statecode', 0) });
+    this.#webhooks = rows.map(toDefinition).filter((d): d is WebhookDefinition => d !== undefined);
+    this.#tables = new Set(this.#webhooks.map((w) => w.table));
+    this.#loaded = true;
+  }
+
+  /**
+   * Turns a batch of durable events into deliveries, in order. Resolves once they are stored (the consumer then
+   * moves past the batch); rejects if any could not be, and the consumer hands the same events over again.
+   */
+  handle(events: readonly DurableRecordEvent[]): Promise<void> {
+    return this.#serialise(async () => {
+      if (this.#stopped) throw new Error('The webhook dispatcher has stopped.');
+      if (!this.#loaded) await this.#reload();
+      let queued = 0;
+      for (const e of events) {
+        // A change to a webhook applies from the next event on.
+        if (e.table === WEBHOOK) await this.#reload();
+        else if (this.#tables.has(e.table)) queued += await this.#dispatch(e);
       }
+      if (queued > 0) this.deps.onQueued();
     });
   }
 
-  onEvent(e: RecordEvent): void {
-    if (this.#stopped) return;
-    if (e.table === WEBHOOK) this.reload();
-    // While a reload is pending the list may be about to include this table: queue the event behind it.
-    if (!this.#tables.has(e.table) && this.#reloadsPending === 0) return;
-    const occurredOn = this.deps.clock();
-    this.#enqueue(() => this.#dispatch(e, occurredOn));
-  }
-
-  /** Handles what is queued; later events are ignored. */
+  /** Waits for the work in hand; later events are refused (and stay in the event log). */
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#chain;
@@ -68,13 +80,22 @@ export class Dispatcher {
   }
 
   #enqueue(work: () => Promise<void>): void {
-    this.#chain = this.#chain.then(work).catch((err: unknown) => this.deps.log.error({ err }, 'a webhook event could not be queued'));
+    void this.#serialise(work).catch((err: unknown) => this.deps.log.error({ err }, 'the webhooks could not be read'));
   }
 
-  async #dispatch(e: RecordEvent, occurredOn: number): Promise<void> {
+  /** Runs `work` after everything queued before it; the returned promise settles with it. */
+  #serialise(work: () => Promise<void>): Promise<void> {
+    const run = this.#chain.then(work);
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Writes the event's deliveries; resolves to how many were new. */
+  async #dispatch(e: DurableRecordEvent): Promise<number> {
     const message = MESSAGE_OF[e.type];
     const hooks = this.#webhooks.filter((w) => w.table === e.table && w.messages.has(message));
-    if (hooks.length === 0) return;
+    if (hooks.length === 0) return 0;
+    const occurredOn = e.occurredOn;
     const { records, system } = this.deps;
     const table = records.table(e.table);
     const pk = table.primaryIdAttribute;
@@ -82,7 +103,7 @@ export class Dispatcher {
     if (message !== 'delete') {
       const row = await records.retrieve(system, e.table, e.id);
       // Deleted since: its delete event follows.
-      if (!row) return;
+      if (!row) return 0;
       [record] = (await new Serializer(records, system, AnnotationFilter.fromPrefer(undefined)).entities(table, [{ row, expanded: {} }])) as [Record<string, unknown>];
     }
     let queued = 0;
@@ -90,21 +111,30 @@ export class Dispatcher {
       if (hook.filter && message !== 'delete' && !(await this.#matches(hook, e.table, e.id))) continue;
       const id = randomUUID();
       const payload = JSON.stringify({ id, table: e.table, message, occurredon: new Date(occurredOn).toISOString(), record, webhook: hook.name });
-      await records.create(system, DELIVERY, {
-        ccs_webhookdeliveryid: id,
-        ccs_name: `${e.table}.${message} ${e.id}`,
-        ccs_webhook: hook.id,
-        ccs_table: e.table,
-        ccs_recordid: e.id,
-        ccs_message: message,
-        ccs_payload: payload,
-        ccs_status: DELIVERY_STATUS.pending,
-        ccs_attempts: 0,
-        ccs_nextattempton: new Date(occurredOn).toISOString(),
-      });
+      try {
+        await records.create(system, DELIVERY, {
+          ccs_webhookdeliveryid: id,
+          ccs_name: `${e.table}.${message} ${e.id}`,
+          ccs_webhook: hook.id,
+          ccs_table: e.table,
+          ccs_recordid: e.id,
+          ccs_message: message,
+          ccs_payload: payload,
+          ccs_status: DELIVERY_STATUS.pending,
+          ccs_attempts: 0,
+          ccs_nextattempton: new Date(occurredOn).toISOString(),
+          ccs_eventsequence: e.sequence,
+        });
+      } catch (err) {
+        // Queued when the event was handed over before.
+        if (err instanceof CcsError && err.code === 'DuplicateKey') continue;
+        // The webhook was deleted since the list was read: nothing to deliver to.
+        if (err instanceof CcsError && err.code === 'RecordNotFound') continue;
+        throw err;
+      }
       queued++;
     }
-    if (queued > 0) this.deps.onQueued();
+    return queued;
   }
 
   /** The filter is checked by asking the store for the record with it: the same compiler and SQL as `$filter`. */

@@ -19,13 +19,13 @@
  */
 import type { ProcessDeps, StopProcess } from '../process-deps.js';
 import { checkWebhook, WEBHOOK } from './definition.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, WEBHOOK_CONSUMER } from './dispatcher.js';
 import { Sender, type SenderOptions } from './sender.js';
 
 export { signature, backoff, DELIVERY_STATUS, DEFAULT_MAX_ATTEMPTS } from './definition.js';
 export type { SenderOptions as WebhookOptions, Timers } from './sender.js';
 
-/** How often the list of webhooks is read again, for webhooks changed through another process. */
+/** How often the list of webhooks is read again anyway (changes made anywhere also arrive as record events). */
 const RELOAD_MS = 30_000;
 
 export function startWebhooks(deps: ProcessDeps, opts: SenderOptions = {}): StopProcess {
@@ -33,7 +33,7 @@ export function startWebhooks(deps: ProcessDeps, opts: SenderOptions = {}): Stop
   const removeValidator = records.addValidator(WEBHOOK, (row) => checkWebhook(row, records.model));
   const sender = new Sender({ records, system, clock, log }, opts);
   const dispatcher = new Dispatcher({ records, system, clock, log, onQueued: () => sender.kick() });
-  const off = records.onEvent((e) => dispatcher.onEvent(e));
+  const consumer = records.consume(WEBHOOK_CONSUMER, (events) => dispatcher.handle(events));
   dispatcher.reload();
   sender.start();
   const timers = opts.timers;
@@ -47,11 +47,11 @@ export function startWebhooks(deps: ProcessDeps, opts: SenderOptions = {}): Stop
   };
   scheduleReload();
   return async () => {
-    off();
     removeValidator();
     if (timers) timers.clearTimeout(reloadTimer);
     else clearTimeout(reloadTimer as ReturnType<typeof setTimeout>);
-    // Events already received become deliveries before the sender stops, so a graceful stop loses none.
+    // The batch in hand becomes deliveries; later events wait in the event log for the next start.
+    await consumer.stop();
     await dispatcher.stop();
     await sender.stop();
   };

@@ -3,6 +3,11 @@
  * a run, stored as an `asyncoperation` row before anything executes, so the run table is the durable queue: runs a
  * stopped process left waiting or in progress are picked up again on the next start.
  *
+ * Events come from the durable consumer `workflows` (RecordsService.consume): every committed record write reaches
+ * the engine at least once, also after a crash between the write and its runs, and in scale-out wherever the record
+ * was written — one node (the consumer's lease holder) turns the events into runs and executes them. A run names its
+ * event (`ccs_eventsequence`, unique with the workflow), so an event handed over again starts no second run.
+ *
  * Order: the runs one record event starts execute one after another in rank order (the parent workflow has parented
  * an alert before the case workflow looks at it), and the runs of one record execute in the order of its events.
  * Runs of different records execute concurrently, a few at a time. A failing run waits (with growing delays) and is
@@ -13,9 +18,9 @@ import type { Logger } from 'pino';
 import { CcsError, ERRORS } from '../../errors/index.js';
 import { formatDateTime, lookupTypeColumn, type Model } from '../../metadata/index.js';
 import type { Counter } from '../../metrics/index.js';
-import type { RecordContext, RecordEvent, RecordsService } from '../../records/index.js';
+import type { DurableRecordEvent, RecordContext, RecordEvent, RecordEventConsumer, RecordsService } from '../../records/index.js';
 import type { Principal } from '../../security/index.js';
-import { and, eq, ne, type Row, type Store } from '../../store/index.js';
+import { and, chunks, eq, isIn, ne, type Row, type Store } from '../../store/index.js';
 import type { OperationRegistry } from '../../webapi/index.js';
 import type { ProcessDeps } from '../process-deps.js';
 import { runSteps, StepFailedError, type StepLogEntry } from './run-steps.js';
@@ -45,8 +50,10 @@ const MAX_MESSAGE_CHARS = 100_000;
  * Progress; it takes such a run over only once it has been in progress this long.
  */
 const CLUSTER_TAKEOVER_MS = 10 * 60_000;
-/** Scale-out: record events stay in the node that wrote the record, so a workflow changed elsewhere is read again this often. */
+/** Scale-out: the list of active workflows is read again this often, besides after each workflow event. */
 const CLUSTER_REFRESH_MS = 30_000;
+/** The durable record event consumer's name: its checkpoint and lease are stored under it. */
+export const WORKFLOW_CONSUMER = 'workflows';
 
 export interface WorkflowEngineOptions {
   /** Records whose runs execute at the same time. */
@@ -66,6 +73,13 @@ interface ActiveWorkflow {
 }
 
 type Cache = ReadonlyMap<string, readonly ActiveWorkflow[]>;
+
+/** The runs one event starts. */
+interface Planned {
+  readonly event: DurableRecordEvent;
+  readonly workflows: readonly ActiveWorkflow[];
+  readonly depth: number;
+}
 type Outcome = 'done' | { readonly retryInMs: number };
 
 function num(v: unknown): number | undefined {
@@ -90,7 +104,7 @@ function publicMessage(e: unknown): string {
 }
 
 /** Whether a record event starts a workflow. Writing statuscode writes statecode too (the two move together). */
-function triggers(w: ActiveWorkflow, e: RecordEvent): boolean {
+function triggers(w: ActiveWorkflow, e: Pick<RecordEvent, 'type' | 'columns'>): boolean {
   if (e.type === 'created') return w.onCreate;
   if (e.type === 'deleted') return w.onDelete;
   for (const c of e.columns) {
@@ -120,9 +134,7 @@ export class WorkflowEngine {
   #lastCache: Cache = new Map();
   /** Resolves once the runs left by a previous process are queued; new runs queue behind them. */
   #resumed: Promise<void> = Promise.resolve();
-  /** Per record: the chain that turns its events into runs in event order. */
-  readonly #intake = new Map<string, Promise<void>>();
-  readonly #intakeAll = new Set<Promise<void>>();
+  #consumer: RecordEventConsumer | undefined;
   /** Per record: its queued run ids, in order. */
   readonly #queues = new Map<string, string[]>();
   readonly #queued = new Set<string>();
@@ -141,7 +153,6 @@ export class WorkflowEngine {
   #sequence = 0;
   #stopping = false;
   #refreshTimer: NodeJS.Timeout | undefined;
-  #unsubscribe: (() => void) | undefined;
   #removeValidator: (() => void) | undefined;
 
   constructor(deps: ProcessDeps, opts: WorkflowEngineOptions = {}) {
@@ -164,7 +175,7 @@ export class WorkflowEngine {
 
   start(): void {
     this.#removeValidator = this.#records.addValidator(WORKFLOW, (row) => this.validate(row));
-    this.#unsubscribe = this.#records.onEvent((e) => this.#onEvent(e));
+    this.#consumer = this.#records.consume(WORKFLOW_CONSUMER, (events) => this.#intake(events));
     this.#cache = this.#loadCache();
     this.#resumed = this.#resume().catch((e) => this.#log.error({ err: e }, 'could not resume workflow runs'));
     if (this.#nodeId !== undefined) {
@@ -176,9 +187,8 @@ export class WorkflowEngine {
   }
 
   /**
-   * Starts no further runs and waits for the running ones. Record events keep becoming runs until the last running
-   * one has finished, so that what it wrote is not missed: those runs, and every queued one, stay in the table for
-   * the next start.
+   * Starts no further runs and waits for the running ones; queued runs stay in the table for the next start, and
+   * record events not yet turned into runs (those the running ones raise too) stay in the event log.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -186,8 +196,8 @@ export class WorkflowEngine {
     for (const t of this.#timers.values()) clearTimeout(t);
     this.#timers.clear();
     await this.#resumed;
-    while (this.#inflight.size > 0 || this.#intakeAll.size > 0) await Promise.allSettled([...this.#inflight, ...this.#intakeAll]);
-    this.#unsubscribe?.();
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+    await this.#consumer?.stop();
     this.#removeValidator?.();
   }
 
@@ -236,61 +246,98 @@ export class WorkflowEngine {
     }
   }
 
-  #onEvent(e: RecordEvent): void {
-    if (e.table === RUN) return;
-    // Events after a workflow change see the new list: each event waits for the list as it was when it happened.
-    if (e.table === WORKFLOW) this.#cache = this.#loadCache();
-    const cache = this.#cache;
-    const depth = (this.#depthOf.get(e.principal) ?? -1) + 1;
-    const key = `${e.table}:${e.id}`;
-    const next = (this.#intake.get(key) ?? Promise.resolve())
-      .then(() => this.#enqueue(e, cache, depth))
-      .catch((err) => this.#log.error({ err, table: e.table, id: e.id, event: e.type }, 'could not queue workflow runs'));
-    this.#intake.set(key, next);
-    this.#intakeAll.add(next);
-    void next.finally(() => {
-      this.#intakeAll.delete(next);
-      if (this.#intake.get(key) === next) this.#intake.delete(key);
-    });
+  /**
+   * Turns a batch of durable record events into runs: one transaction for the batch, runs in event order (and rank
+   * order within an event). Resolving lets the consumer move past the batch, so it resolves only once the runs are
+   * stored; a failure hands the same events over again.
+   */
+  async #intake(events: readonly DurableRecordEvent[]): Promise<void> {
+    const planned: Planned[] = [];
+    for (const e of events) {
+      if (e.table === RUN) continue;
+      // Events after a workflow change see the new list: each event waits for the list as it was when it happened.
+      if (e.table === WORKFLOW) this.#cache = this.#loadCache();
+      const matching = ((await this.#cache).get(e.table) ?? []).filter((w) => triggers(w, e));
+      if (matching.length === 0) continue;
+      // The depth is known for events this process's runs raised; an event read back after a restart counts from 0.
+      const depth = (e.principal ? (this.#depthOf.get(e.principal) ?? -1) : -1) + 1;
+      if (depth > MAX_DEPTH) {
+        this.#log.warn({ table: e.table, id: e.id, workflows: matching.map((w) => w.name) }, `workflow runs not started: ${MAX_DEPTH} runs deep (a loop?)`);
+        continue;
+      }
+      planned.push({ event: e, workflows: matching, depth });
+    }
+    if (planned.length === 0) return;
+    let created: { key: string; id: string }[];
+    try {
+      created = await this.#createRuns(planned, false);
+    } catch (e) {
+      if (!(e instanceof CcsError && e.code === 'DuplicateKey')) throw e;
+      // Some of these events were handed over before (a replay after a crash or a lease change): start only the
+      // runs that do not exist yet.
+      created = await this.#createRuns(planned, true);
+    }
+    await this.#resumed;
+    for (const { key, id } of created) this.#push(key, id);
   }
 
-  async #enqueue(e: RecordEvent, cache: Promise<Cache>, depth: number): Promise<void> {
-    const matching = ((await cache).get(e.table) ?? []).filter((w) => triggers(w, e));
-    if (matching.length === 0) return;
-    if (depth > MAX_DEPTH) {
-      this.#log.warn({ table: e.table, id: e.id, workflows: matching.map((w) => w.name) }, `workflow runs not started: ${MAX_DEPTH} runs deep (a loop?)`);
-      return;
-    }
-    const correlationid = randomUUID();
-    const ids: string[] = [];
+  async #createRuns(planned: readonly Planned[], skipExisting: boolean): Promise<{ key: string; id: string }[]> {
+    const created: { key: string; id: string }[] = [];
     const pending: RecordEvent[] = [];
     await this.#store.transaction(async (tx) => {
-      const rc: RecordContext = { ...this.#system, db: tx, pending };
-      for (const w of matching) {
-        const values: Record<string, unknown> = {
-          name: w.name,
-          operationtype: OPERATION_WORKFLOW,
-          workflowactivationid: w.id,
-          statecode: RUN_STATE_SUSPENDED,
-          statuscode: RUN_STATUS.waiting,
-          correlationid,
-          sequence: this.#nextSequence(),
-          depth,
-          retrycount: 0,
-          ccs_triggerevent: TRIGGER_EVENT[e.type],
-        };
-        // A deleted record cannot be checked as a lookup target any more; the run still names it.
-        if (e.type !== 'deleted') values['regardingobjectid'] = { id: e.id, table: e.table };
-        const id = await this.#records.create(rc, RUN, values);
-        if (e.type === 'deleted') {
-          await tx.update(RUN, { regardingobjectid: e.id, [lookupTypeColumn('regardingobjectid')]: e.table }, eq(RUN_ID, id));
+      created.length = 0;
+      const existing = new Set<string>();
+      if (skipExisting) {
+        for (const slice of chunks(planned.map((p) => p.event.sequence))) {
+          const rows = await tx.select({ table: RUN, columns: ['ccs_eventsequence', 'workflowactivationid'], where: isIn('ccs_eventsequence', slice) });
+          for (const r of rows) existing.add(`${String(r['ccs_eventsequence'])}:${String(r['workflowactivationid'])}`);
         }
-        ids.push(id);
+      }
+      const rc: RecordContext = { ...this.#system, db: tx, pending };
+      for (const { event: e, workflows, depth } of planned) {
+        const correlationid = randomUUID();
+        for (const w of workflows) {
+          if (existing.has(`${e.sequence}:${w.id}`)) continue;
+          let id: string;
+          try {
+            id = await this.#createRun(rc, e, w, correlationid, depth);
+          } catch (err) {
+            // Refused before anything was written (the record or the workflow was deleted since the event): the
+            // event's remaining runs are not started, as the event would otherwise come back for ever. Store errors
+            // (a duplicate run among them) fail the batch.
+            if (!(err instanceof CcsError) || err.code === 'DuplicateKey') throw err;
+            this.#log.warn({ err, table: e.table, id: e.id, event: e.type, workflow: w.name }, 'workflow run not started');
+            break;
+          }
+          created.push({ key: `${e.table}:${e.id}`, id });
+        }
       }
     });
     this.#records.publish(pending);
-    await this.#resumed;
-    for (const id of ids) this.#push(`${e.table}:${e.id}`, id);
+    return created;
+  }
+
+  async #createRun(rc: RecordContext, e: DurableRecordEvent, w: ActiveWorkflow, correlationid: string, depth: number): Promise<string> {
+    const values: Record<string, unknown> = {
+      name: w.name,
+      operationtype: OPERATION_WORKFLOW,
+      workflowactivationid: w.id,
+      statecode: RUN_STATE_SUSPENDED,
+      statuscode: RUN_STATUS.waiting,
+      correlationid,
+      sequence: this.#nextSequence(),
+      depth,
+      retrycount: 0,
+      ccs_triggerevent: TRIGGER_EVENT[e.type],
+      ccs_eventsequence: e.sequence,
+    };
+    // A deleted record cannot be checked as a lookup target any more; the run still names it.
+    if (e.type !== 'deleted') values['regardingobjectid'] = { id: e.id, table: e.table };
+    const id = await this.#records.create(rc, RUN, values);
+    if (e.type === 'deleted') {
+      await rc.db.update(RUN, { regardingobjectid: e.id, [lookupTypeColumn('regardingobjectid')]: e.table }, eq(RUN_ID, id));
+    }
+    return id;
   }
 
   /** Submission order across restarts: microseconds of the wall clock, strictly increasing within the process. */

@@ -66,7 +66,12 @@ export const ccs_webhookdelivery: TableDef = {
     memo('ccs_lasterror', 'Last Error', 2000),
     dateTime('ccs_nextattempton', 'Next Attempt On'),
     dateTime('ccs_deliveredon', 'Delivered On'),
+    {
+      logicalName: 'ccs_eventsequence', displayName: 'Event Sequence', type: 'bigint',
+      description: 'The sequence number of the durable record event delivered: with the webhook, unique, so a replayed event is not queued twice.',
+    },
   ],
+  alternateKeys: [{ name: 'ccs_webhookdelivery_event', columns: ['ccs_eventsequence', 'ccs_webhook'] }],
   // The sender looks for due deliveries by status and time.
   indexes: [['ccs_status', 'ccs_nextattempton']],
 };

@@ -102,7 +102,12 @@ export const asyncoperation: TableDef = {
       [192350002, 'Delete'],
     ]),
     memo('ccs_steplog', 'Step Log', 1048576, { description: 'JSON: one entry per executed step with its output or error.' }),
+    {
+      logicalName: 'ccs_eventsequence', displayName: 'Event Sequence', type: 'bigint',
+      description: 'The sequence number of the durable record event that started the run: with the process, unique, so a replayed event starts no second run.',
+    },
   ],
+  alternateKeys: [{ name: 'ccs_asyncoperation_event', columns: ['ccs_eventsequence', 'workflowactivationid'] }],
   indexes: [['statecode', 'sequence'], ['correlationid']],
 };
 
