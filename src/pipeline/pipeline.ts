@@ -24,6 +24,8 @@ export interface AlertPipelineDeps {
   readonly tickMs?: number;
   /** How often changed device states are written to the store; default 5000 ms. */
   readonly checkpointMs?: number;
+  /** Readings (and ticks) of different devices evaluated and written at once; default 16. */
+  readonly concurrency?: number;
 }
 
 export interface AlertPipeline {
@@ -41,6 +43,10 @@ export interface AlertPipeline {
 const EVALUATION_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05];
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const REPLAY_PAGE = 5000;
+/** Tasks (a reading or a tick of one device) admitted at once; one device's run one at a time whatever this is. */
+const DEFAULT_CONCURRENCY = 16;
+/** How long stopping may spend applying what the log holds beyond what was handled. */
+const STOP_CATCH_UP_MS = 10_000;
 
 type BodyKind = 'json' | 'not_json' | 'no_number' | 'empty';
 
@@ -75,8 +81,10 @@ export function parseBody(body: Uint8Array): { value: unknown; kind: BodyKind } 
  * watermark (records at or below a device's own sequence are skipped), so what was lost from memory is recomputed
  * and alerts already written are not written again.
  *
- * All work (readings, ticks, checkpoints) runs one item at a time: states are updated in place by the evaluator and
- * a device's alerts are written in order.
+ * Work runs in per-device lanes: a device's readings and ticks one at a time and in order (its state is updated in
+ * place by the evaluator, its alerts are written in order), different devices' at the same time. A checkpoint takes
+ * its snapshot with every lane idle, so a state is never saved ahead of the alerts its readings raised, and the
+ * watermark only counts readings whose work is done.
  */
 export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
   const { store, records, system, hub, bus, clock, log } = deps;
@@ -100,11 +108,61 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
   /** Reported properties per device, and whether the evaluator has been given the latest ones. */
   const reported = new Map<string, { doc: Record<string, unknown>; given: boolean }>();
 
-  let chain: Promise<unknown> = Promise.resolve();
-  function serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = chain.then(fn);
-    chain = next.catch(() => undefined);
-    return next;
+  // Work runs in per-device lanes: one device's readings and ticks one at a time, in order; different devices'
+  // concurrently (up to `concurrency` tasks admitted at once), so alert writes to a networked store overlap.
+  const limit = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
+  const lanes = new Map<string, Promise<void>>();
+  let admitted = 0;
+  /** Exclusive sections waiting or running: no new task is admitted meanwhile. */
+  let paused = 0;
+  let admission: (() => void)[] = [];
+  let idle: (() => void)[] = [];
+  function wake(): void {
+    if (admitted === 0) for (const resolve of idle.splice(0)) resolve();
+    const waiting = admission;
+    admission = [];
+    for (const resolve of waiting) resolve();
+  }
+  /** Resolves once no task is admitted or running. */
+  async function drained(): Promise<void> {
+    while (admitted > 0) await new Promise<void>((resolve) => idle.push(resolve));
+  }
+  /**
+   * Queues `fn` in the device's lane; resolves once it is admitted (not done), which is the back-pressure a caller
+   * feeding many tasks waits on. The returned `done` settles when the task has run; it never rejects.
+   */
+  async function enqueue(deviceId: string, fn: () => Promise<void>, onError: (e: unknown) => void): Promise<{ done: Promise<void> }> {
+    while (paused > 0 || admitted >= limit) await new Promise<void>((resolve) => admission.push(resolve));
+    admitted++;
+    const task: Promise<void> = (lanes.get(deviceId) ?? Promise.resolve())
+      .then(fn)
+      .catch(onError)
+      .finally(() => {
+        if (lanes.get(deviceId) === task) lanes.delete(deviceId);
+        admitted--;
+        wake();
+      });
+    lanes.set(deviceId, task);
+    return { done: task };
+  }
+  /**
+   * Runs `fn` with every lane idle and nothing admitted until it is done (restoring, checkpoint snapshots).
+   * Exclusive sections run one after another.
+   */
+  let exclusiveChain: Promise<unknown> = Promise.resolve();
+  function exclusive<T>(fn: () => T | Promise<T>): Promise<T> {
+    const run = exclusiveChain.then(async () => {
+      paused++;
+      try {
+        await drained();
+        return await fn();
+      } finally {
+        paused--;
+        wake();
+      }
+    });
+    exclusiveChain = run.catch(() => undefined);
+    return run;
   }
 
   const offReported = hub.on('reported', (deviceId, doc) => reported.set(deviceId, { doc, given: false }));
@@ -169,22 +227,31 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     if (ev.firings.length > 0) await emit(ev.firings, device, source === 'live' ? rec.enqueuedTime : null);
   }
 
-  async function tick(): Promise<void> {
-    const now = clock();
-    let evaluator: Awaited<ReturnType<typeof rules.current>> | undefined;
-    for (const [deviceId, state] of states) {
-      if (state.due === null || state.due > now) continue;
-      evaluator ??= await rules.current();
-      const ev = evaluator.tick(state, now);
-      states.set(deviceId, ev.state);
-      dirty.add(deviceId);
-      noteSuppressed(ev);
-      if (ev.firings.length > 0) await emit(ev.firings, await devices.get(deviceId), null);
-    }
+  async function tickDevice(deviceId: string, now: number): Promise<void> {
+    const state = states.get(deviceId);
+    if (!state || state.due === null || state.due > now) return;
+    const ev = (await rules.current()).tick(state, now);
+    states.set(deviceId, ev.state);
+    dirty.add(deviceId);
+    noteSuppressed(ev);
+    if (ev.firings.length > 0) await emit(ev.firings, await devices.get(deviceId), null);
   }
 
-  async function checkpoint(): Promise<void> {
-    if (dirty.size === 0) return;
+  /** Evaluates what time alone changes, in each due device's lane; resolves once all of it is done. */
+  async function tick(): Promise<void> {
+    const now = clock();
+    const done: Promise<void>[] = [];
+    for (const [deviceId, state] of states) {
+      if (state.due === null || state.due > now) continue;
+      const task = await enqueue(deviceId, () => tickDevice(deviceId, now), (e) => log.error({ err: e, deviceId }, 'rules pipeline tick failed'));
+      done.push(task.done);
+    }
+    await Promise.all(done);
+  }
+
+  /** States as they are between tasks: taken with every lane idle, so each matches the alerts already written. */
+  function snapshot(): Row[] {
+    if (dirty.size === 0) return [];
     const rows: Row[] = [];
     const now = clock();
     for (const deviceId of dirty) {
@@ -193,16 +260,28 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     }
     rows.push({ deviceid: WATERMARK_KEY, state: null, sequence: watermark, updatedon: now });
     dirty.clear();
-    try {
-      await store.transaction(async (tx) => {
+    return rows;
+  }
+
+  /** Checkpoints one after another: a later snapshot never lands before an earlier one. */
+  let writing: Promise<unknown> = Promise.resolve();
+  async function checkpoint(): Promise<void> {
+    const rows = await exclusive(snapshot);
+    if (rows.length === 0) return;
+    const write = writing.then(() =>
+      store.transaction(async (tx) => {
         for (const row of rows) {
           const { deviceid, ...rest } = row;
           if ((await tx.update(RULE_STATE_TABLE.name, rest, eq('deviceid', deviceid ?? ''))) === 0) await tx.insert(RULE_STATE_TABLE.name, row);
         }
-      });
+      }),
+    );
+    writing = write.catch(() => undefined);
+    try {
+      await write;
     } catch (e) {
       // Written again with the next checkpoint; until then a crash only means a longer replay.
-      for (const row of rows) if (row['deviceid'] !== WATERMARK_KEY) dirty.add(String(row['deviceid']));
+      for (const row of rows) if (row['deviceid'] !== WATERMARK_KEY && !dirty.has(String(row['deviceid']))) dirty.add(String(row['deviceid']));
       throw e;
     }
   }
@@ -231,17 +310,34 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     devicesGauge?.set(states.size);
   }
 
-  /** Applies every record of the log after the watermark. */
-  async function catchUp(): Promise<number> {
+  /**
+   * Applies the records of the log after the watermark: all of them, or up to the first one the live subscription
+   * has received (`until()`: from there on live delivery has them, in order), or until `deadline` (epoch ms of
+   * `Date.now()`) has passed. Without a bound, a log that devices keep writing to faster than rules run could be
+   * chased for ever.
+   */
+  async function catchUp(bounds: { until?: () => number | undefined; deadline?: number } = {}): Promise<number> {
     let n = 0;
-    for (;;) {
-      const page = await hub.readTelemetry({ afterSequence: watermark, limit: REPLAY_PAGE });
-      if (page.length === 0) return n;
-      for (const rec of page) {
-        await apply(rec, 'replay');
-        if (rec.sequence > watermark) watermark = rec.sequence;
+    let after = watermark;
+    let failure: unknown;
+    const onError = (e: unknown) => (failure ??= e);
+    try {
+      for (;;) {
+        const page = await hub.readTelemetry({ afterSequence: after, limit: REPLAY_PAGE });
+        if (page.length === 0) return n;
+        for (const rec of page) {
+          const until = bounds.until?.();
+          if (until !== undefined && rec.sequence >= until) return n;
+          if (bounds.deadline !== undefined && Date.now() > bounds.deadline) return n;
+          if (failure !== undefined) return n;
+          await enqueue(rec.deviceId, () => apply(rec, 'replay'), onError);
+          after = rec.sequence;
+          n++;
+        }
       }
-      n += page.length;
+    } finally {
+      await drained();
+      if (failure !== undefined) throw failure;
     }
   }
 
@@ -250,8 +346,8 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
   let started = false;
 
   return {
-    tick: () => serial(tick),
-    checkpoint: () => serial(checkpoint),
+    tick,
+    checkpoint,
 
     async start() {
       if (started) return;
@@ -259,26 +355,37 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
       await store.syncSchema([RULE_STATE_TABLE]);
       let open!: () => void;
       const ready = new Promise<void>((resolve) => (open = resolve));
-      // Subscribed before the replay so that nothing published meanwhile is missed; handled after it.
+      /** The first record live delivery brought: the replay stops there. */
+      let firstLive: number | undefined;
+      // Subscribed before the replay so that nothing published meanwhile is missed; handled after it. The handler
+      // returns once its reading is admitted to its device's lane: the bus's back-pressure, without waiting for
+      // the alert writes of one device to let other devices' readings in.
       subscription = bus.subscribe('telemetry.>', async (payload) => {
+        const rec = payload as TelemetryRecord;
+        firstLive ??= rec.sequence;
         await ready;
-        await serial(() => apply(payload as TelemetryRecord, 'live'));
+        await enqueue(rec.deviceId, () => apply(rec, 'live'), (e) => log.error({ err: e, deviceId: rec.deviceId, sequence: rec.sequence }, 'rules pipeline could not evaluate a reading'));
       });
       await subscription.ready;
       try {
-        await serial(async () => {
-          await restore();
-          const replayed = await catchUp();
-          if (replayed > 0) log.info({ replayed, devices: states.size }, 'rules pipeline replayed telemetry after its checkpoint');
-          await tick();
-          await checkpoint();
-        });
+        await exclusive(restore);
+        const replayed = await catchUp({ until: () => firstLive });
+        if (replayed > 0) log.info({ replayed, devices: states.size }, 'rules pipeline replayed telemetry after its checkpoint');
+        await tick();
+        await checkpoint();
       } finally {
         open();
       }
       const every = (ms: number, what: string, fn: () => Promise<void>) => {
+        let running = false;
         const t = setInterval(() => {
-          serial(fn).catch((e: unknown) => log.error({ err: e }, `rules pipeline ${what} failed`));
+          if (running) return; // the last one is still at work: skip a beat rather than pile up
+          running = true;
+          fn()
+            .catch((e: unknown) => log.error({ err: e }, `rules pipeline ${what} failed`))
+            .finally(() => {
+              running = false;
+            });
         }, ms);
         t.unref();
         timers.push(t);
@@ -297,12 +404,16 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
       timers = [];
       await subscription?.unsubscribe();
       subscription = undefined;
-      // What the bus still held is in the log: apply it now rather than on the next start. A failure here must not
-      // keep the app from stopping: the next start replays from the last checkpoint anyway.
-      await serial(async () => {
-        await catchUp();
+      // What the bus still held is in the log: apply it now rather than on the next start, for a while (hubs of
+      // other processes may still be writing). A failure here must not keep the app from stopping: the next start
+      // replays from the last checkpoint anyway.
+      try {
+        await drained();
+        await catchUp({ deadline: Date.now() + STOP_CATCH_UP_MS });
         await checkpoint();
-      }).catch((e: unknown) => log.error({ err: e }, 'rules pipeline could not finish its work before stopping'));
+      } catch (e) {
+        log.error({ err: e }, 'rules pipeline could not finish its work before stopping');
+      }
     },
   };
 }

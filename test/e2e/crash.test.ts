@@ -30,24 +30,27 @@ const TOTAL = DEVICES * PER_DEVICE;
 const WARM_UP = 50;
 /** The kills come once this many messages have been acknowledged in all. */
 const KILL_POINTS = [2500, 5000, 7500];
-/** Rules over the readings: every over-threshold reading (100 + its index) crosses all of them. */
-const THRESHOLDS = [70, 80, 90];
 const IN_FLIGHT = 64;
 const HOST = 'localhost';
 
 interface Variant {
   readonly name: string;
+  /** Rules over the readings: every over-threshold reading (100 + its index) crosses all of them. */
+  readonly thresholds: readonly number[];
   readonly store: () => string;
   readonly bus?: () => { url: string; args: string[]; cleanup: () => Promise<void> };
 }
 
 function variants(): Variant[] {
-  const list: Variant[] = [{ name: 'SQLite, in-process bus', store: () => `sqlite:${join(mkdtempSync(join(tmpdir(), 'ccs-crash-db-')), 'ccs.db')}` }];
+  // Three rules on SQLite: alerts come three per over-threshold reading, enough that a kill often catches the
+  // pipeline with work not done yet. One on PostgreSQL, where every alert costs more round trips.
+  const list: Variant[] = [{ name: 'SQLite, in-process bus', thresholds: [70, 80, 90], store: () => `sqlite:${join(mkdtempSync(join(tmpdir(), 'ccs-crash-db-')), 'ccs.db')}` }];
   const pg = process.env['CCS_TEST_POSTGRES_URL'];
   const nats = process.env['CCS_TEST_NATS_URL'];
   if (pg && nats) {
     list.push({
       name: 'PostgreSQL, NATS JetStream',
+      thresholds: [70],
       store: () => {
         const u = new URL(pg);
         u.searchParams.set('schema', `ccs_test_${randomBytes(6).toString('hex')}`);
@@ -205,7 +208,7 @@ for (const variant of variants()) {
       const clients: MqttClient[] = [];
       try {
         const ruleIds: string[] = [];
-        for (const threshold of THRESHOLDS) {
+        for (const threshold of variant.thresholds) {
           ruleIds.push(await createRecord(srv, 'ccs_iotrules', {
             ccs_name: `Crash test: over ${threshold}`,
             ccs_condition: JSON.stringify({ measure: 'Temperature', op: 'gt', value: threshold }),
@@ -273,7 +276,7 @@ for (const variant of variants()) {
         await Promise.all(devices.map((d, i) => burst(clients[i]!, d, resumeAt(d), PER_DEVICE, acked.get(d)!, () => void ackCount++)));
         assert.equal(countAcked(), TOTAL, 'every message acknowledged in the end');
 
-        const expected = (TOTAL / 2) * THRESHOLDS.length;
+        const expected = (TOTAL / 2) * variant.thresholds.length;
         await waitFor(`${expected} alerts`, async () => ((await readAlerts(store, ruleIds)).size >= expected ? true : undefined), 180_000, srv);
         for (const c of clients.splice(0)) await c.endAsync().catch(() => undefined);
         assert.equal(await srv.stop(), 0, `orderly shutdown failed:\n${srv.output().slice(-4000)}`);
@@ -294,3 +297,79 @@ for (const variant of variants()) {
     });
   });
 }
+
+const scaleOut = variants().find((v) => v.bus !== undefined);
+
+describe('crash safety: kill -9 a worker mid-stream (PostgreSQL, NATS JetStream, separate hub and worker processes)', { skip: !scaleOut && 'needs CCS_TEST_POSTGRES_URL and CCS_TEST_NATS_URL' }, () => {
+  test(`a ${TOTAL}-message burst through a hub node while its worker is killed ${KILL_POINTS.length} times: every alert exactly once`, { timeout: 600_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ccs-crash-worker-'));
+    const storeUrl = scaleOut!.store();
+    const bus = scaleOut!.bus!();
+    const common = { dataDir, store: storeUrl, bus: bus.url };
+    const hub = await spawnServer({ ...common, args: [...bus.args, '--roles', 'api,hub'] });
+    // A worker replays what it missed before it reports running: give it time.
+    const startWorker = () => spawnServer({ ...common, args: [...bus.args, '--roles', 'worker'], startTimeoutMs: 240_000 });
+    let worker = await startWorker();
+    const store = createStore(storeUrl);
+    const clients: MqttClient[] = [];
+    try {
+      const ruleIds: string[] = [];
+      for (const threshold of scaleOut!.thresholds) {
+        ruleIds.push(await createRecord(hub, 'ccs_iotrules', {
+          ccs_name: `Crash test: over ${threshold}`,
+          ccs_condition: JSON.stringify({ measure: 'Temperature', op: 'gt', value: threshold }),
+          ccs_suppressseconds: 0,
+        }));
+      }
+      const devices = Array.from({ length: DEVICES }, (_, d) => `worker-crash-${d}`);
+      const keys = new Map<string, string>();
+      for (const d of devices) keys.set(d, await registerDevice(hub, d));
+      const acked = new Map(devices.map((d) => [d, new Array<boolean>(PER_DEVICE).fill(false)]));
+      let ackCount = 0;
+      for (const d of devices) clients.push(await connectDevice(hub, d, keys.get(d)!));
+      await Promise.all(devices.map((d, i) => burst(clients[i]!, d, 0, WARM_UP, acked.get(d)!, () => void ackCount++, 1)));
+      await waitFor('a rules checkpoint', async () => ((await watermark(store)) > 0 ? true : undefined), 60_000, worker);
+
+      // The worker is killed at each kill point and started again at once; the hub goes on taking the burst.
+      const restarts: Promise<void>[] = [];
+      let next = 0;
+      await Promise.all(
+        devices.map((d, i) =>
+          burst(clients[i]!, d, WARM_UP, PER_DEVICE, acked.get(d)!, () => {
+            if (++ackCount < (KILL_POINTS[next] ?? Infinity)) return;
+            next++;
+            const dying = worker;
+            restarts.push((async () => {
+              assert.equal(await dying.kill(), 'SIGKILL');
+              worker = await startWorker();
+            })());
+          }),
+        ),
+      );
+      assert.equal(ackCount, TOTAL, 'the hub acknowledged every message');
+      await Promise.all(restarts);
+      assert.equal(restarts.length, KILL_POINTS.length, 'the worker was killed at every kill point');
+
+      const expected = (TOTAL / 2) * scaleOut!.thresholds.length;
+      await waitFor(`${expected} alerts`, async () => ((await readAlerts(store, ruleIds)).size >= expected ? true : undefined), 300_000, worker);
+      for (const c of clients.splice(0)) await c.endAsync().catch(() => undefined);
+      assert.equal(await worker.stop(), 0, `worker shutdown failed:\n${worker.output().slice(-4000)}`);
+      assert.equal(await hub.stop(), 0, `hub shutdown failed:\n${hub.output().slice(-4000)}`);
+
+      const log = await readLog(store);
+      for (const d of devices) for (let i = 0; i < PER_DEVICE; i++) assert.ok(log.has(messageId(d, i)), `${messageId(d, i)} is in the log`);
+      const alerts = await readAlerts(store, ruleIds);
+      assert.deepEqual([...alerts].filter(([, n]) => n > 1), [], 'duplicated alerts');
+      for (const d of devices) {
+        for (let i = 1; i < PER_DEVICE; i += 2) for (const r of ruleIds) assert.ok(alerts.has(`${messageId(d, i)}/${r}`), `alert of ${messageId(d, i)}`);
+      }
+      assert.equal(alerts.size, expected);
+    } finally {
+      for (const c of clients) await c.endAsync(true).catch(() => undefined);
+      for (const p of [hub, worker]) if (p.child.exitCode === null && p.child.signalCode === null) await p.kill();
+      if (store instanceof PostgresStore) await store.dropSchema();
+      await store.close();
+      await bus.cleanup();
+    }
+  });
+});
