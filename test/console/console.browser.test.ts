@@ -68,6 +68,19 @@ async function until(page: Page, probe: () => boolean | Promise<boolean>, what: 
   }
 }
 
+/** `promise`, or a failure naming `what` when it has not settled within `ms` (a device that never gets its command). */
+async function within<T>(promise: Promise<T>, what: string, ms = 30_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 for (const engine of skip ? [] : engines()) {
   describe(`agent console in Chromium on ${engine.name}`, () => {
     let srv: TestServer;
@@ -156,7 +169,7 @@ for (const engine of skip ? [] : engines()) {
       await page.getByLabel('Command', { exact: true }).selectOption({ label: 'Set Temperature' });
       await page.getByLabel('Target').fill('68');
       await page.getByRole('form', { name: 'Send a command' }).getByRole('button', { name: 'Send command' }).click();
-      const message = await received;
+      const message = await within(received, 'the device receives the command');
       assert.deepEqual(JSON.parse(message.getData().toString()), { CommandName: 'Set Temperature', Parameters: { Target: 68 } });
       await thermo.complete(message);
       await page.getByTestId('alert-commands').getByText('Delivered').waitFor();
@@ -287,7 +300,7 @@ for (const engine of skip ? [] : engines()) {
       await form.getByText('Called as the direct method Reboot').waitFor();
       await form.getByLabel('Wait for the answer (seconds, optional)').fill('20');
       await form.getByRole('button', { name: 'Send command' }).click();
-      assert.deepEqual(await called, { CommandName: 'Reboot', Parameters: {} });
+      assert.deepEqual(await within(called, 'the device method is called'), { CommandName: 'Reboot', Parameters: {} });
       const row = page.getByTestId('device-commands').locator('tr', { hasText: 'Reboot' });
       await row.getByText('Delivered').waitFor();
       await row.getByText(/Device answered 200/).waitFor();
@@ -434,7 +447,7 @@ for (const engine of skip ? [] : engines()) {
         const [dev] = (await getJson<{ value: { msdyn_iotdeviceid: string }[] }>(srv, "msdyn_iotdevices?$filter=msdyn_deviceid eq 'thermo-3'")).value;
         await post(srv, `msdyn_iotdevices(${dev!.msdyn_iotdeviceid})/Microsoft.Dynamics.CRM.msdyn_IoTSendTestAlert`, { Measure: 'Pressure', Reading: 3 });
         await page.getByTestId('webhook-deliveries').getByText('Delivered').first().waitFor();
-        assert.ok(received.some((b) => b.includes('Test alert: Pressure reading of 3')), 'the endpoint received the alert');
+        await until(page, () => received.some((b) => b.includes('Test alert: Pressure reading of 3')), 'the endpoint receives the alert');
         await shot('webhooks-delivered');
       } finally {
         await new Promise((resolve) => receiver.close(resolve));
