@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import device from 'azure-iot-device';
 import deviceMqtt from 'azure-iot-device-mqtt';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startDemo, type Demo } from '../../src/cli/demo.js';
 import { accessibilityProblems, browserSkipReason, ensureConsoleBuilt, launchBrowser, newContext, ROOT, screenshot, settled, signIn } from '../helpers/browser.js';
-import { engines } from '../helpers/engines.js';
+import { engines, type Engine } from '../helpers/engines.js';
 import { ADMIN_TOKEN, startServer, type TestServer } from '../helpers/server.js';
 
 const skip = browserSkipReason();
@@ -81,27 +81,51 @@ async function within<T>(promise: Promise<T>, what: string, ms = 30_000): Promis
   }
 }
 
+/** A server on `engine` and a browser page on it; the page's script errors are collected in `errors`. */
+interface Console {
+  readonly srv: TestServer;
+  readonly browser: Browser;
+  readonly page: Page;
+  readonly errors: string[];
+  close(): Promise<void>;
+}
+
+async function openConsole(engine: Engine): Promise<Console> {
+  ensureConsoleBuilt();
+  const srv = await startServer(engine, { settings: { 'rate-limit': '0' } });
+  const browser = await launchBrowser();
+  const page = await (await newContext(browser)).newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  return {
+    srv,
+    browser,
+    page,
+    errors,
+    close: async () => {
+      await browser.close();
+      await srv.stop();
+    },
+  };
+}
+
 for (const engine of skip ? [] : engines()) {
   describe(`agent console in Chromium on ${engine.name}`, () => {
+    let ui: Console;
     let srv: TestServer;
     let browser: Browser;
-    let context: BrowserContext;
     let page: Page;
+    let errors: string[] = [];
     let thermo: device.Client;
     /** Saves the page under test-results/ and checks it for unlabelled controls and low-contrast text. */
     const shot = async (name: string) => {
       await screenshot(page, engine.name === 'sqlite' ? name : `${engine.name}-${name}`);
       assert.deepEqual(await accessibilityProblems(page), [], `accessibility of the ${name} page`);
     };
-    const errors: string[] = [];
 
     before(async () => {
-      ensureConsoleBuilt();
-      srv = await startServer(engine, { settings: { 'rate-limit': '0' } });
-      browser = await launchBrowser();
-      context = await newContext(browser);
-      page = await context.newPage();
-      page.on('pageerror', (e) => errors.push(String(e)));
+      ui = await openConsole(engine);
+      ({ srv, browser, page, errors } = ui);
       // The fleet: an account, a category with a command, a registered thermostat, and a rule.
       const account = await post(srv, 'accounts', { name: 'Contoso Coffee' });
       const category = await post(srv, 'msdyn_iotdevicecategories', { msdyn_name: 'Thermostats' });
@@ -120,8 +144,7 @@ for (const engine of skip ? [] : engines()) {
     });
     after(async () => {
       await thermo?.close();
-      await browser?.close();
-      await srv?.stop();
+      await ui?.close();
     });
 
     test('the main story: sign in, a new alert appears live, case, command Delivered, new device with a moving chart', async () => {
@@ -545,25 +568,21 @@ for (const engine of skip ? [] : engines()) {
  */
 for (const engine of skip ? [] : engines()) {
   describe(`the demo in the console, in Chromium on ${engine.name}`, () => {
+    let ui: Console;
     let srv: TestServer;
-    let demo: Demo;
-    let browser: Browser;
     let page: Page;
-    const errors: string[] = [];
+    let errors: string[] = [];
+    let demo: Demo;
     const name = (n: string) => (engine.name === 'sqlite' ? `demo-${n}` : `${engine.name}-demo-${n}`);
 
     before(async () => {
-      ensureConsoleBuilt();
-      srv = await startServer(engine, { settings: { 'rate-limit': '0' } });
+      ui = await openConsole(engine);
+      ({ srv, page, errors } = ui);
       demo = await startDemo({ app: srv.app, print: () => undefined, firstFaultMs: 1000 });
-      browser = await launchBrowser();
-      page = await (await newContext(browser)).newPage();
-      page.on('pageerror', (e) => errors.push(String(e)));
     });
     after(async () => {
       await demo?.stop();
-      await browser?.close();
-      await srv?.stop();
+      await ui?.close();
     });
 
     test('the alert, its case and the command Delivered show on the dashboard and the alert page', async () => {
