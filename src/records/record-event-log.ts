@@ -93,6 +93,12 @@ export type RecordEventHandler = (events: readonly DurableRecordEvent[]) => Prom
 export interface ConsumeOptions {
   /** Most events per handler call. */
   readonly batchSize?: number;
+  /**
+   * Called each time this process takes the lease, before its first batch: state built from earlier events (which
+   * another process may have handled meanwhile) is to be read again here. Throwing delays the batch, as a handler's
+   * failure does.
+   */
+  readonly onLease?: () => void | Promise<void>;
 }
 
 export interface RecordEventConsumer {
@@ -200,7 +206,7 @@ export class RecordEventLog {
    */
   consume(name: string, handler: RecordEventHandler, opts: ConsumeOptions = {}): RecordEventConsumer {
     if (this.#consumers.has(name)) throw new Error(`A record event consumer named '${name}' is already registered in this process.`);
-    const consumer = new Consumer(this.#access, name, handler, opts.batchSize ?? this.#batchSize, () => this.#consumers.delete(name));
+    const consumer = new Consumer(this.#access, name, handler, opts, opts.batchSize ?? this.#batchSize, () => this.#consumers.delete(name));
     this.#consumers.set(name, consumer);
     if (this.#started) consumer.start();
     return consumer;
@@ -228,6 +234,15 @@ export class RecordEventLog {
     clearInterval(this.#pruneTimer);
     await Promise.all([...this.#consumers.values()].map((c) => c.stop()));
     await this.#pruning;
+  }
+
+  /**
+   * Forgets a consumer for good: stops it if it runs here and deletes its checkpoint, which otherwise keeps the
+   * events it has not handled from being pruned. For a consumer no version runs any more.
+   */
+  async retire(name: string): Promise<void> {
+    await this.#consumers.get(name)?.stop();
+    await this.#deps.store.delete(CONSUMERS, eq('name', name));
   }
 
   /** Events after `after`, in sequence order. */
@@ -296,6 +311,8 @@ class Consumer implements RecordEventConsumer {
   #position = 0;
   #persisted = 0;
   #leader = false;
+  /** Taken the lease, not yet told the handler's owner (`onLease`). */
+  #newLease = false;
   #leaseUntil = 0;
   #lastWrite = 0;
   #running: Promise<void> | undefined;
@@ -311,6 +328,7 @@ class Consumer implements RecordEventConsumer {
     private readonly access: LogAccess,
     readonly name: string,
     private readonly handler: RecordEventHandler,
+    private readonly opts: ConsumeOptions,
     private readonly batchSize: number,
     private readonly onStopped: () => void,
   ) {
@@ -373,6 +391,10 @@ class Consumer implements RecordEventConsumer {
           await this.#sleep(this.access.pollMs, true);
           continue;
         }
+        if (this.#newLease) {
+          await this.opts.onLease?.();
+          this.#newLease = false;
+        }
         const batch = await this.access.read(this.#position, this.batchSize);
         if (batch.length === 0) {
           await this.#sleep(this.access.pollMs, true);
@@ -416,6 +438,7 @@ class Consumer implements RecordEventConsumer {
     if (!mine) return false;
     this.#position = this.#persisted = Number(mine['position']);
     this.#leader = true;
+    this.#newLease = true;
     this.#leaseUntil = now + leaseMs;
     this.#lastWrite = now;
     if (holder !== null && holder !== owner) this.#log.info({ previous: holder, position: this.#position }, 'took over the record event consumer from an expired lease');

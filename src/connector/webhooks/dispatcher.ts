@@ -50,6 +50,11 @@ export class Dispatcher {
     this.#loaded = true;
   }
 
+  /** This process now handles the webhook events: webhooks changed meanwhile through another process count. */
+  onLease(): Promise<void> {
+    return this.#serialise(() => this.#reload());
+  }
+
   /**
    * Turns a batch of durable events into deliveries, in order. Resolves once they are stored (the consumer then
    * moves past the batch); rejects if any could not be, and the consumer hands the same events over again.

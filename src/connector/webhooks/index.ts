@@ -33,7 +33,7 @@ export function startWebhooks(deps: ProcessDeps, opts: SenderOptions = {}): Stop
   const removeValidator = records.addValidator(WEBHOOK, (row) => checkWebhook(row, records.model));
   const sender = new Sender({ records, system, clock, log }, opts);
   const dispatcher = new Dispatcher({ records, system, clock, log, onQueued: () => sender.kick() });
-  const consumer = records.consume(WEBHOOK_CONSUMER, (events) => dispatcher.handle(events));
+  const consumer = records.consume(WEBHOOK_CONSUMER, (events) => dispatcher.handle(events), { onLease: () => dispatcher.onLease() });
   dispatcher.reload();
   sender.start();
   const timers = opts.timers;

@@ -151,6 +151,8 @@ export class WorkflowEngine {
   readonly #depthOf = new WeakMap<Principal, number>();
   #active = 0;
   #sequence = 0;
+  /** Times this process took the workflow consumer's lease. */
+  #leases = 0;
   #stopping = false;
   #refreshTimer: NodeJS.Timeout | undefined;
   #removeValidator: (() => void) | undefined;
@@ -175,7 +177,7 @@ export class WorkflowEngine {
 
   start(): void {
     this.#removeValidator = this.#records.addValidator(WORKFLOW, (row) => this.validate(row));
-    this.#consumer = this.#records.consume(WORKFLOW_CONSUMER, (events) => this.#intake(events));
+    this.#consumer = this.#records.consume(WORKFLOW_CONSUMER, (events) => this.#intake(events), { onLease: () => this.#onLease() });
     this.#cache = this.#loadCache();
     this.#resumed = this.#resume().catch((e) => this.#log.error({ err: e }, 'could not resume workflow runs'));
     if (this.#nodeId !== undefined) {
@@ -199,6 +201,18 @@ export class WorkflowEngine {
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     await this.#consumer?.stop();
     this.#removeValidator?.();
+  }
+
+  /**
+   * This process now turns events into runs. Workflow changes handled meanwhile by another process are read again;
+   * after the first time (a takeover), the runs the previous holder left waiting are queued here too.
+   */
+  async #onLease(): Promise<void> {
+    this.#cache = this.#loadCache();
+    await this.#cache;
+    if (this.#leases++ > 0 && !this.#stopping) {
+      this.#resumed = this.#resumed.then(() => this.#resume()).catch((e) => this.#log.error({ err: e }, 'could not resume workflow runs'));
+    }
   }
 
   /** Refuses a workflow that cannot run: unknown table or columns, steps outside the grammar. */
