@@ -156,6 +156,8 @@ export interface OperationParameterDef {
   /** An Edm type (`Edm.String`), a full type name (`Microsoft.Dynamics.CRM.msdyn_iotalert`) or `Collection(…)`. */
   readonly type: string;
   readonly nullable?: boolean;
+  /** For number parameters: the values allowed, checked with the type (not advertised in `$metadata`). */
+  readonly range?: { readonly min: number; readonly max: number };
 }
 
 /** A custom action or function as advertised in $metadata. The behaviour lives in the Web API's registry. */

@@ -1,5 +1,5 @@
 import { CcsError } from '../errors/index.js';
-import { isGuid, type OperationDef, type Table } from '../metadata/index.js';
+import { isGuid, type OperationDef, type OperationParameterDef, type Table } from '../metadata/index.js';
 import type { RecordContext, RecordsService } from '../records/index.js';
 
 export interface OperationContext {
@@ -17,7 +17,7 @@ export interface Operation {
   invoke(ctx: OperationContext, params: Readonly<Record<string, unknown>>): Promise<OperationResult>;
 }
 
-function checkType(op: string, name: string, type: string, value: unknown): void {
+function checkValue(op: string, { name, type, range }: OperationParameterDef, value: unknown): void {
   const bad = (expected: string) => {
     throw new CcsError('InvalidValue', `Invalid value for parameter '${name}' of '${op}': expected ${expected}.`);
   };
@@ -41,6 +41,9 @@ function checkType(op: string, name: string, type: string, value: unknown): void
       break;
     default:
       break; // entity and complex types are checked by the operation itself
+  }
+  if (range && typeof value === 'number' && (value < range.min || value > range.max)) {
+    throw new CcsError('InvalidValue', `Parameter '${name}' of '${op}' must be from ${range.min} to ${range.max}; got ${value}.`);
   }
 }
 
@@ -69,13 +72,10 @@ export class OperationRegistry {
     return [...this.#ops.values()].map((o) => o.def);
   }
 
-  /** Validates parameters against the definition: unknown ones, missing ones and basic types. */
+  /** Validates parameters against the definition: unknown ones, missing ones, types and ranges. */
   static validate(def: OperationDef, params: Readonly<Record<string, unknown>>): void {
     for (const name of Object.keys(params)) {
-      if (name.startsWith('@')) continue;
-      if (!def.parameters.some((p) => p.name === name)) {
-        throw new CcsError('UnresolvedParameters', `Request message has unresolved parameters: '${name}' is not a parameter of '${def.name}'.`);
-      }
+      if (!name.startsWith('@')) OperationRegistry.parameter(def, name);
     }
     for (const p of def.parameters) {
       const value = params[p.name];
@@ -83,7 +83,18 @@ export class OperationRegistry {
         if (p.nullable === false) throw new CcsError('BadRequest', `Required parameter '${p.name}' of '${def.name}' is missing.`);
         continue;
       }
-      checkType(def.name, p.name, p.type, value);
+      checkValue(def.name, p, value);
     }
+  }
+
+  /** Checks one parameter's value (type and range) without the others; null and undefined pass. */
+  static validateValue(def: OperationDef, name: string, value: unknown): void {
+    if (value !== undefined && value !== null) checkValue(def.name, OperationRegistry.parameter(def, name), value);
+  }
+
+  static parameter(def: OperationDef, name: string): OperationParameterDef {
+    const p = def.parameters.find((q) => q.name === name);
+    if (!p) throw new CcsError('UnresolvedParameters', `Request message has unresolved parameters: '${name}' is not a parameter of '${def.name}'.`);
+    return p;
   }
 }

@@ -39,13 +39,10 @@ export function createParentIoTAlerts(deps: ConnectorDeps): Operation {
       name: PARENT_IOT_ALERTS,
       kind: 'action',
       boundTo: ALERT,
-      parameters: [{ name: 'TimespanSeconds', type: 'Edm.Int32', nullable: false }],
+      parameters: [{ name: 'TimespanSeconds', type: 'Edm.Int32', nullable: false, range: { min: MIN_SECONDS, max: MAX_SECONDS } }],
     },
     invoke: async (ctx, params) => {
-      const seconds = params['TimespanSeconds'] as number; // presence and integer-ness checked by the registry
-      if (seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
-        throw new CcsError('InvalidValue', `Parameter 'TimespanSeconds' of '${PARENT_IOT_ALERTS}' must be from ${MIN_SECONDS} to ${MAX_SECONDS} seconds; got ${seconds}.`);
-      }
+      const seconds = params['TimespanSeconds'] as number; // presence, integer-ness and range checked by the registry
       const id = ctx.bound?.id;
       if (!id) throw new CcsError('BadRequest', `'${PARENT_IOT_ALERTS}' must be called on one msdyn_iotalert.`);
       await withTransaction({ store: deps.store, records: ctx.records }, ctx.record, (rc, tx) =>

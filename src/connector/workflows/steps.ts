@@ -8,7 +8,7 @@
  */
 import { CcsError } from '../../errors/index.js';
 import { isLookup, isMultiTarget, type Model, type Table } from '../../metadata/index.js';
-import type { OperationRegistry } from '../../webapi/index.js';
+import { OperationRegistry } from '../../webapi/index.js';
 import { parsePath, PathSyntaxError } from '../json-path.js';
 
 /** A JSON literal, possibly holding references (`$record`, `$step`, `$now`) anywhere inside. */
@@ -75,6 +75,23 @@ const OUTPUT_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function invalid(path: string, why: string): never {
   throw new CcsError('InvalidValue', `${path}: ${why}`);
+}
+
+/** Runs a check that throws a CcsError, and refuses the definition at `path` with its message. */
+function refuseAt(path: string, check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof CcsError) invalid(path, e.message);
+    throw e;
+  }
+}
+
+/** Whether a value holds a `$record`, `$step` or `$now` reference anywhere inside. */
+function hasReference(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasReference);
+  if (!isObject(value)) return false;
+  return Object.entries(value).some(([k, v]) => k.startsWith('$') || hasReference(v));
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -172,7 +189,18 @@ class StepParser {
     if (op.def.boundToCollection) invalid(`${path}.action`, `${name} is bound to the ${table} collection, not to one record`);
     const params = json['parameters'] ?? {};
     if (!isObject(params)) invalid(`${path}.parameters`, 'expected an object of parameter names and values');
-    for (const [k, v] of Object.entries(params)) this.value(v, `${path}.parameters.${k}`);
+    for (const [k, v] of Object.entries(params)) {
+      this.value(v, `${path}.parameters.${k}`);
+      // What can be known before a run — names, and the type and range of literal values — is refused on save with
+      // the message a Web API client calling the action would get; values from references are checked by the run.
+      refuseAt(`${path}.parameters.${k}`, () => {
+        if (hasReference(v)) OperationRegistry.parameter(op.def, k);
+        else OperationRegistry.validateValue(op.def, k, v);
+      });
+    }
+    for (const p of op.def.parameters) {
+      if (p.nullable === false && params[p.name] === undefined) invalid(`${path}.parameters`, `Required parameter '${p.name}' of '${name}' is missing.`);
+    }
     const as = this.as(json['as'], `${path}.as`);
     return { kind: 'action', path, name, bound, parameters: params, ...(as !== undefined ? { as } : {}) };
   }

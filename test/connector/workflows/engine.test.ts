@@ -157,20 +157,25 @@ for (const engine of engines()) {
       await c.api.update({ collection: 'workflows', key: wf, data: { statecode: 0 } });
     });
 
-    test('an unknown action parameter fails the run at once with the message a Web API client gets', async () => {
-      const name = unique('Unknown parameter');
-      const params = { Json: '{"t":1}', PropertyPath: 't', Threshold: 80 };
-      const wf = await createWorkflow(c, { name, primaryentity: 'account', steps: [{ action: 'msdyn_JsonGetNumber', parameters: params, as: 'reading' }] });
-      const http = await c.srv.fetch('msdyn_JsonGetNumber', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+    test('a parameter value a reference gives the wrong type fails the run at once with the message a Web API client gets', async () => {
+      const name = unique('Wrong parameter');
+      // The first step's output is a number; msdyn_JsonGetString takes a string as its Json.
+      const wf = await createWorkflow(c, {
+        name, primaryentity: 'account', steps: [
+          { action: 'msdyn_JsonGetNumber', parameters: { Json: '{"t":1}', PropertyPath: 't' }, as: 'reading' },
+          { action: 'msdyn_JsonGetString', parameters: { Json: { $step: 'reading.ReturnValue' }, PropertyPath: 't' } },
+        ],
+      });
+      const http = await c.srv.fetch('msdyn_JsonGetString', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ Json: 1, PropertyPath: 't' }) });
       assert.equal(http.status, 400);
       const expected = ((await http.json()) as { error: { message: string } }).error.message;
-      assert.equal(expected, "Request message has unresolved parameters: 'Threshold' is not a parameter of 'msdyn_JsonGetNumber'.");
+      assert.equal(expected, "Invalid value for parameter 'Json' of 'msdyn_JsonGetString': expected a string.");
       const id = await account(name);
       const [run] = await completedRuns(c, id, 1, { workflowId: wf });
       assert.equal(run!.statuscode, STATUS.failed);
       assert.equal(run!.retrycount, 0, 'a wrong call is not retried');
-      assert.equal(run!.message, `ccs_steps[0] (action msdyn_JsonGetNumber): ${expected}`);
-      assert.match(run!.friendlymessage!, /after 1 attempt: Request message has unresolved parameters/);
+      assert.equal(run!.message, `ccs_steps[1] (action msdyn_JsonGetString): ${expected}`);
+      assert.match(run!.friendlymessage!, /after 1 attempt: Invalid value for parameter 'Json'/);
       await c.api.update({ collection: 'workflows', key: wf, data: { statecode: 0 } });
     });
 
@@ -286,7 +291,17 @@ for (const engine of engines()) {
         [{ steps: [{ create: 'nosuchtable' }] }, /^ccs_steps\[0\]\.create: unknown table nosuchtable$/],
         [{ steps: [{ update: 'account', values: {} }] }, /^ccs_steps\[0\]\.id: required when updating a table other than the workflow's own \(msdyn_iotalert\)$/],
         [{ steps: [{ stop: 'failed' }] }, /^ccs_steps\[0\]\.stop: expected "succeeded" or "canceled"$/],
-        [{ steps: [{ action: 'msdyn_JsonGetNumber', as: 'x' }, { action: 'msdyn_JsonGetNumber', as: 'x' }] }, /^ccs_steps\[1\]\.as: another step is already named 'x'$/],
+        [{ steps: [{ action: 'msdyn_JsonGetNumber', parameters: { PropertyPath: 'a' }, as: 'x' }, { action: 'msdyn_JsonGetNumber', parameters: { PropertyPath: 'a' }, as: 'x' }] },
+          /^ccs_steps\[1\]\.as: another step is already named 'x'$/],
+        // Parameters are checked as the Web API checks them, as far as they are known before a run.
+        [{ steps: [{ action: 'msdyn_ParentIoTAlerts', bound: true, parameters: { TimespanSeconds: 30 } }] },
+          /^ccs_steps\[0\]\.parameters\.TimespanSeconds: Parameter 'TimespanSeconds' of 'msdyn_ParentIoTAlerts' must be from 60 to 180; got 30\.$/],
+        [{ steps: [{ action: 'msdyn_ParentIoTAlerts', bound: true, parameters: { TimespanSeconds: '60' } }] },
+          /^ccs_steps\[0\]\.parameters\.TimespanSeconds: Invalid value for parameter 'TimespanSeconds' of 'msdyn_ParentIoTAlerts': expected a whole number\.$/],
+        [{ steps: [{ action: 'msdyn_JsonGetNumber', parameters: { PropertyPath: 't', Threshold: { $record: 'msdyn_description' } } }] },
+          /^ccs_steps\[0\]\.parameters\.Threshold: Request message has unresolved parameters: 'Threshold' is not a parameter of 'msdyn_JsonGetNumber'\.$/],
+        [{ steps: [{ action: 'msdyn_JsonGetNumber', parameters: { Json: '{}' } }] },
+          /^ccs_steps\[0\]\.parameters: Required parameter 'PropertyPath' of 'msdyn_JsonGetNumber' is missing\.$/],
         [{ primaryentity: 'nosuchtable', steps: [] }, /^primaryentity: unknown table 'nosuchtable'$/],
         [{ primaryentity: 'asyncoperation', steps: [] }, /^primaryentity: runs \(asyncoperation\) cannot start workflows$/],
         [{ triggeronupdateattributelist: 'msdyn_description, msdyn_nope', steps: [] }, /^triggeronupdateattributelist: unknown column 'msdyn_nope' of msdyn_iotalert$/],
