@@ -2,10 +2,12 @@
  * Durable record events: the transactional outbox behind `RecordsService.consume`.
  *
  * Every record write appends its event to `ccs_recordevent` in the write's own transaction (`Transaction.appendLog`
- * numbers the events 1, 2, 3, … in commit order, with no gaps), so an event exists exactly when its write does. A
- * named consumer keeps its checkpoint — the last sequence it has handled — in `ccs_recordeventconsumer` and reads
- * the log after it: right after a commit in this process (woken by the write), every `pollMs` for events other
- * processes wrote, and from the checkpoint on when it starts, so nothing committed while it was down is missed.
+ * numbers the events in commit order; `Store.readLog` never hands out a number while a lower one may still commit),
+ * so an event exists exactly when its write does. A
+ * named consumer keeps its checkpoint — the last sequence it has handled — in `ccs_recordeventconsumer` and follows
+ * the log after it: events committed in this process are handed over right after the commit, from memory (no read
+ * while they follow on without a gap); the log itself is read every `pollMs` (events other processes wrote), at a
+ * gap, and from the checkpoint on when it starts, so nothing committed while it was down is missed.
  *
  * Delivery is at least once, in sequence order: a batch is handed over only after the previous one resolved, and the
  * checkpoint moves past a batch only after its handler resolved. A handler that throws gets the same batch again
@@ -30,7 +32,7 @@ export const RECORD_EVENT_TABLE: PhysicalTable = {
   name: 'ccs_recordevent',
   primaryKey: 'seq',
   columns: [
-    { name: 'seq', type: 'bigint' },
+    { name: 'seq', type: 'bigint', logNumber: true },
     { name: 'tablename', type: 'text' },
     { name: 'recordid', type: 'text' },
     { name: 'eventtype', type: 'text' },
@@ -64,6 +66,8 @@ const CONSUMERS = RECORD_EVENT_CONSUMER_TABLE.name;
 const TYPES: ReadonlySet<string> = new Set(['created', 'updated', 'deleted']);
 /** Principals of recent local events, by sequence: enough for any batch still in flight. */
 const MAX_PRINCIPALS = 10_000;
+/** Events committed here and not yet handled, per consumer: beyond this many, the consumer reads the store instead. */
+const MAX_OFFERED = 10_000;
 /** Rows deleted per statement when pruning, so a day's backlog does not hold the writer for long. */
 const PRUNE_SLICE = 5_000;
 const MAX_RETRY_MS = 30_000;
@@ -185,18 +189,25 @@ export class RecordEventLog {
     this.#rows.set(event, row);
   }
 
-  /** Events whose transaction has committed: consumers in this process look at once. */
+  /**
+   * Events whose transaction has committed: handed to this process's consumers as they are, so that following the
+   * log costs no read while this process writes all of it (the store is read for what other processes wrote).
+   */
   committed(events: readonly RecordEvent[]): void {
-    let any = false;
+    const durable: DurableRecordEvent[] = [];
     for (const e of events) {
-      const seq = this.#rows.get(e)?.['seq'];
+      const row = this.#rows.get(e);
+      const seq = row?.['seq'];
       if (typeof seq !== 'number') continue;
-      any = true;
       this.#principals.set(seq, e.principal);
       if (this.#principals.size > MAX_PRINCIPALS) this.#principals.delete(this.#principals.keys().next().value!);
+      durable.push({
+        sequence: seq, type: e.type, table: e.table, id: e.id, columns: e.columns, userId: e.principal.userId,
+        occurredOn: Number(row!['occurredon']), principal: e.principal,
+      });
     }
-    if (!any || !this.#started) return;
-    for (const c of this.#consumers.values()) c.kick();
+    if (durable.length === 0 || !this.#started) return;
+    for (const c of this.#consumers.values()) c.offer(durable);
   }
 
   /**
@@ -247,7 +258,7 @@ export class RecordEventLog {
 
   /** Events after `after`, in sequence order. */
   async read(after: number, limit: number): Promise<DurableRecordEvent[]> {
-    const rows = await this.#deps.store.select({ table: EVENTS, where: compare('seq', 'gt', after), orderBy: [{ column: 'seq' }], limit });
+    const rows = await this.#deps.store.readLog(EVENTS, 'seq', after, limit);
     return rows.map((r) => this.#toEvent(r));
   }
 
@@ -318,6 +329,10 @@ class Consumer implements RecordEventConsumer {
   #running: Promise<void> | undefined;
   #stopping = false;
   #stopped: Promise<void> | undefined;
+  /** Events this process committed, by sequence, waiting to be handled without reading them back. */
+  readonly #offered = new Map<number, DurableRecordEvent>();
+  /** The log may hold events the offers do not: on start, after a poll interval, a gap or a failure. */
+  #mustRead = true;
   #kicked = false;
   #wake: (() => void) | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
@@ -343,11 +358,39 @@ class Consumer implements RecordEventConsumer {
     this.#running ??= this.#run();
   }
 
-  /** New events were committed in this process. Looks on the next turn of the event loop, never in the writer's. */
-  kick(): void {
+  /** Events committed in this process. Looked at on the next turn of the event loop, never in the writer's. */
+  offer(events: readonly DurableRecordEvent[]): void {
+    if (!this.#leader) return;
+    for (const e of events) if (e.sequence > this.#position) this.#offered.set(e.sequence, e);
+    if (this.#offered.size > MAX_OFFERED) {
+      this.#offered.clear();
+      this.#mustRead = true;
+    }
     this.#kicked = true;
     const wake = this.#wake;
     if (wake) setImmediate(wake);
+  }
+
+  /**
+   * The next events after the position: the offered ones while they follow on without a gap, else read from the log
+   * (a missing number was written by another process, is still in flight, or never committed: the log tells).
+   */
+  async #next(): Promise<DurableRecordEvent[]> {
+    const batch: DurableRecordEvent[] = [];
+    for (let seq = this.#position + 1; batch.length < this.batchSize; seq++) {
+      const e = this.#offered.get(seq);
+      if (!e) break;
+      batch.push(e);
+      this.#offered.delete(seq);
+    }
+    if (batch.length > 0) return batch;
+    if (this.#offered.size > 0) this.#mustRead = true;
+    if (!this.#mustRead) return batch;
+    const read = await this.access.read(this.#position, this.batchSize);
+    this.#mustRead = read.length === this.batchSize;
+    const last = read.length > 0 ? read[read.length - 1]!.sequence : this.#position;
+    for (const seq of this.#offered.keys()) if (seq <= last) this.#offered.delete(seq);
+    return read;
   }
 
   stop(): Promise<void> {
@@ -395,15 +438,18 @@ class Consumer implements RecordEventConsumer {
           await this.opts.onLease?.();
           this.#newLease = false;
         }
-        const batch = await this.access.read(this.#position, this.batchSize);
+        const batch = await this.#next();
         if (batch.length === 0) {
-          await this.#sleep(this.access.pollMs, true);
+          // Woken by a commit here, the offers hold what is new; after a whole interval, the log is read.
+          if ((await this.#sleep(this.access.pollMs, true)) === 'timer') this.#mustRead = true;
           continue;
         }
         await this.handler(batch);
         failures = 0;
         this.#position = batch[batch.length - 1]!.sequence;
       } catch (err) {
+        // The batch is read again from the log.
+        this.#mustRead = true;
         failures++;
         const delay = Math.min(100 * 2 ** (failures - 1), MAX_RETRY_MS);
         this.#log.error({ err, position: this.#position, retryInMs: delay }, 'record event consumer failed; trying the same events again');
@@ -437,6 +483,8 @@ class Consumer implements RecordEventConsumer {
     const [mine] = await store.select({ table: CONSUMERS, where: this.#mine() });
     if (!mine) return false;
     this.#position = this.#persisted = Number(mine['position']);
+    this.#offered.clear();
+    this.#mustRead = true;
     this.#leader = true;
     this.#newLease = true;
     this.#leaseUntil = now + leaseMs;
@@ -476,21 +524,21 @@ class Consumer implements RecordEventConsumer {
   }
 
   /** Waits `ms`, or less when stopping (and, if `kickable`, when this process commits new events). */
-  #sleep(ms: number, kickable: boolean): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
+  #sleep(ms: number, kickable: boolean): Promise<'timer' | 'woken'> {
+    if (this.#stopping) return Promise.resolve('woken');
     if (kickable && this.#kicked) {
       this.#kicked = false;
-      return Promise.resolve();
+      return Promise.resolve('woken');
     }
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (how: 'timer' | 'woken') => {
         clearTimeout(timer);
         if (this.#wake === wake) this.#wake = undefined;
         if (kickable) this.#kicked = false;
-        resolve();
+        resolve(how);
       };
-      const timer = setTimeout(done, ms);
-      const wake = kickable ? done : () => (this.#stopping ? done() : undefined);
+      const timer = setTimeout(() => done('timer'), ms);
+      const wake = kickable ? () => done('woken') : () => (this.#stopping ? done('woken') : undefined);
       this.#wake = wake;
     });
   }

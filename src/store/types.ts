@@ -15,6 +15,11 @@ export interface PhysicalColumn {
   readonly type: PhysicalType;
   /** Text compared without regard to case (Dataverse string semantics). GUID columns are not. */
   readonly caseInsensitive?: boolean;
+  /**
+   * The number of an append-only log's rows (`Transaction.appendLog`, `Store.readLog`): the table's integer primary
+   * key. Schema sync prepares what the engine numbers it with (a PostgreSQL sequence).
+   */
+  readonly logNumber?: boolean;
 }
 
 export interface PhysicalTable {
@@ -103,13 +108,13 @@ export interface Transaction extends Queryable {
    */
   lock(key: string): Promise<void>;
   /**
-   * Adds `rows` to an append-only log table when the transaction commits, numbering them in `column` (an integer
-   * primary key) after the table's highest number: consecutively, with no gaps, and in commit order — a reader that
-   * sees number n sees every lower number any transaction committed, so a follower can read the log as "numbers
-   * after the last one I handled" and never miss a row. The numbers are written into the given row objects just
-   * before the commit (read them once the transaction has resolved). A transaction that rolls back writes nothing
-   * and leaves no gap. Numbering continues after the highest row left in the table: keep the last row when pruning.
-   * Rows appended to one log in one transaction must have the same columns.
+   * Adds `rows` to an append-only log table when the transaction commits, numbering them in `column` (declared
+   * `logNumber`): numbers are unique and increase in the order transactions reach their commit (a transaction's rows
+   * in the order given), and are written into the given row objects just before the commit (read them once the
+   * transaction has resolved). A transaction that rolls back writes nothing; on some
+   * engines its numbers are never used (a gap). Follow the log with `Store.readLog`. Numbering may restart after the
+   * highest row: keep the last row when pruning. Rows appended to one log in one transaction must have the same
+   * columns.
    */
   appendLog(table: string, column: string, rows: readonly Row[]): void;
 }
@@ -150,6 +155,13 @@ export interface Store extends Queryable {
   readonly engine: 'sqlite' | 'postgres';
   /** One row per path and bucket that has numbers, ordered by path then bucket. Read-only; outside transactions. */
   aggregateJsonNumbers(query: JsonNumbersQuery): Promise<JsonNumbersBucket[]>;
+  /**
+   * Rows of a log (`Transaction.appendLog`) numbered after `after`, in number order, at most `limit`, and never a row
+   * while a lower number may still commit: a follower that moves its position to the last row it got never misses a
+   * row committed later. It may therefore get fewer rows than are visible (none while the next number is in flight),
+   * and numbers that will never commit are passed over once that is certain.
+   */
+  readLog(table: string, column: string, after: number, limit: number): Promise<Row[]>;
   /** Creates missing tables, columns and indexes. Never drops anything. */
   syncSchema(tables: readonly PhysicalTable[]): Promise<void>;
   /**

@@ -63,6 +63,26 @@ function queryable(client: Client, c: SqlCompiler): Queryable & { raw(sql: Compi
   };
 }
 
+/** The sequence numbering a log (`PhysicalColumn.logNumber`). */
+function logSequence(table: string, column: string): string {
+  return `${table}_${column}_seq`;
+}
+
+/** `xmin:xmax:xip,…` of `pg_current_snapshot()`, as transaction ids. */
+function parseSnapshot(text: string): { xmin: bigint; xip: bigint[] } {
+  const [xmin, , xip] = text.split(':');
+  return { xmin: BigInt(xmin!), xip: xip ? xip.split(',').filter(Boolean).map((x) => BigInt(x)) : [] };
+}
+
+/** A gap a reader of a log met: numbers up to `upTo` are final once every transaction up to `waitFor` has ended. */
+interface LogGap {
+  readonly upTo: number;
+  readonly waitFor: bigint;
+}
+
+/** Gaps remembered per reader position, at most this many (a reader that moved on leaves its entry behind). */
+const MAX_LOG_GAPS = 1000;
+
 /**
  * The scale-out store. The URL may carry `?schema=<name>` to keep ccs's tables in their own schema (created on
  * start); every pooled connection then uses it as its search path.
@@ -74,6 +94,7 @@ export class PostgresStore implements Store {
   readonly #schema: string | undefined;
   readonly #q: Queryable & { raw(sql: CompiledSql): Promise<Row[]> };
   #jsonFunction: Promise<void> | undefined;
+  readonly #logGaps = new Map<string, LogGap>();
 
   constructor(url: string, poolSize = 10) {
     const u = new URL(url);
@@ -105,6 +126,13 @@ export class PostgresStore implements Store {
         const existing = new Set(rows.map((r: { column_name: string }) => r.column_name));
         for (const c of t.columns) if (!existing.has(c.name)) await client.query(this.#compiler.addColumn(t.name, c));
         for (const idx of t.indexes) await client.query(this.#compiler.createIndex(t, idx));
+        for (const c of t.columns) {
+          if (!c.logNumber) continue;
+          const seq = quote(logSequence(t.name, c.name));
+          await client.query(`CREATE SEQUENCE IF NOT EXISTS ${seq}`);
+          // Never behind the rows already there (a log written before its sequence existed, a sequence reset by hand).
+          await client.query(`SELECT setval($1::regclass, m) FROM (SELECT MAX(${quote(c.name)}) AS m FROM ${quote(t.name)}) x, ${seq} s WHERE x.m > s.last_value`, [seq]);
+        }
       }
       await client.query('COMMIT');
     } catch (e) {
@@ -117,6 +145,49 @@ export class PostgresStore implements Store {
 
   select(q: SelectQuery): Promise<Row[]> {
     return this.#q.select(q);
+  }
+
+  /**
+   * Numbers are taken at the commit step, so a lower number can commit after a higher one, and a failed commit
+   * leaves a gap. The rows and the snapshot they were read with come from one statement. Up to the first missing
+   * number the rows are final. Past it they are final only once every transaction the snapshot saw in flight has
+   * ended: a transaction holding a number below a visible one took it before that one committed, after taking its
+   * transaction id, so it is one of those (or has ended). Until then the reader gets the rows before the gap; once
+   * they have ended, a number still missing is one that never committed, and is passed over.
+   */
+  async readLog(table: string, column: string, after: number, limit: number): Promise<Row[]> {
+    const col = quote(column);
+    const text = `SELECT s.ccs_snapshot, t.* FROM (SELECT pg_current_snapshot()::text AS ccs_snapshot) s
+      LEFT JOIN LATERAL (SELECT * FROM ${quote(table)} WHERE ${col} > $1 ORDER BY ${col} LIMIT $2) t ON true ORDER BY t.${col}`;
+    const result = await this.#q.raw({ text, params: [after, limit] });
+    const snapshot = parseSnapshot(String(result[0]!['ccs_snapshot']));
+    const rows = result.filter((r) => r[column] !== null && r[column] !== undefined).map((r) => {
+      const { ccs_snapshot: _, ...row } = r;
+      return row;
+    });
+    let next = after + 1;
+    let final = 0;
+    while (final < rows.length && Number(rows[final]![column]) === next) {
+      final++;
+      next++;
+    }
+    const key = `${table}\u0000${column}\u0000${after}`;
+    if (final === rows.length) {
+      this.#logGaps.delete(key);
+      return rows;
+    }
+    const gap = this.#logGaps.get(key);
+    if (gap && snapshot.xmin > gap.waitFor) {
+      this.#logGaps.delete(key);
+      return rows.filter((r) => Number(r[column]) <= gap.upTo);
+    }
+    if (!gap) {
+      // Nothing in flight: the missing numbers belong to transactions that rolled back.
+      if (snapshot.xip.length === 0) return rows;
+      if (this.#logGaps.size >= MAX_LOG_GAPS) this.#logGaps.clear();
+      this.#logGaps.set(key, { upTo: Number(rows[rows.length - 1]![column]), waitFor: snapshot.xip.reduce((a, b) => (b > a ? b : a)) });
+    }
+    return rows.slice(0, final);
   }
   count(q: Pick<SelectQuery, 'table' | 'where'>): Promise<number> {
     return this.#q.count(q);
@@ -221,13 +292,22 @@ export class PostgresStore implements Store {
         appendLog: (table, column, rows) => logs.add(table, column, rows),
       };
       const result = await fn(tx);
-      // A log's lock is taken last and held only through the commit: appenders to the log commit one after another,
-      // each numbering after what the previous one committed (its MAX runs after the lock, on a fresh snapshot), so
-      // numbers become visible in order. Everything else the transactions do still runs concurrently.
-      for (const log of logs.take()) {
-        await lock(`ccs.log:${log.table}`);
-        PendingLogs.number(log, (await q.raw(this.#compiler.max(log.table, log.column)))[0]?.['n']);
-        await q.insertMany(log.table, log.rows);
+      const pending = logs.take();
+      if (pending.length > 0) {
+        // Numbers come from the log's sequence just before the commit, without a lock: transactions append and commit
+        // concurrently, and readLog waits for numbers still in flight. The transaction id comes first, so that any
+        // transaction holding a number shows in the snapshots of readers that see a higher one.
+        await client.query('SELECT pg_current_xact_id()');
+        for (const log of pending) {
+          const { rows } = await client.query({
+            text: 'SELECT nextval($1::regclass) AS n FROM generate_series(1, $2::integer)',
+            values: [quote(logSequence(log.table, log.column)), log.rows.length],
+            types,
+          });
+          const numbers = rows.map((r: { n: number }) => Number(r.n)).sort((a: number, b: number) => a - b);
+          log.rows.forEach((row, i) => (row[log.column] = numbers[i]!));
+          await q.insertMany(log.table, log.rows);
+        }
       }
       await client.query('COMMIT');
       return result;

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuplicateKeyError } from '../../errors/index.js';
+import { compare } from '../conditions.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
 import { PendingLogs } from '../sql/pending-logs.js';
 import type { Condition, JsonNumbersBucket, JsonNumbersQuery, PhysicalTable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
@@ -151,6 +152,11 @@ export class SqliteStore implements Store {
       count: Number(r['count']),
     }));
   }
+  /** Numbers are taken under the write lock at the commit (transaction()), so none is ever in flight: no waiting. */
+  async readLog(table: string, column: string, after: number, limit: number): Promise<Row[]> {
+    return this.#reader.all(this.#compiler.select({ table, where: compare(column, 'gt', after), orderBy: [{ column }], limit }));
+  }
+
   insert(table: string, row: Row): Promise<void> {
     return this.#exclusive(() => void this.#writer.run(this.#compiler.insert(table, row)));
   }
