@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { CcsError, DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
-import { PendingLogs } from '../sql/pending-logs.js';
+import { PendingLogs, type PendingLog } from '../sql/pending-logs.js';
 import type { Condition, JsonNumbersBucket, JsonNumbersQuery, PhysicalTable, Queryable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
@@ -292,23 +292,7 @@ export class PostgresStore implements Store {
         appendLog: (table, column, rows) => logs.add(table, column, rows),
       };
       const result = await fn(tx);
-      const pending = logs.take();
-      if (pending.length > 0) {
-        // Numbers come from the log's sequence just before the commit, without a lock: transactions append and commit
-        // concurrently, and readLog waits for numbers still in flight. The transaction id comes first, so that any
-        // transaction holding a number shows in the snapshots of readers that see a higher one.
-        await client.query('SELECT pg_current_xact_id()');
-        for (const log of pending) {
-          const { rows } = await client.query({
-            text: 'SELECT nextval($1::regclass) AS n FROM generate_series(1, $2::integer)',
-            values: [quote(logSequence(log.table, log.column)), log.rows.length],
-            types,
-          });
-          const numbers = rows.map((r: { n: number }) => Number(r.n)).sort((a: number, b: number) => a - b);
-          log.rows.forEach((row, i) => (row[log.column] = numbers[i]!));
-          await q.insertMany(log.table, log.rows);
-        }
-      }
+      for (const log of logs.take()) await this.#appendLog(q, log);
       await client.query('COMMIT');
       return result;
     } catch (e) {
@@ -317,6 +301,30 @@ export class PostgresStore implements Store {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Numbers a log's rows from its sequence just before the commit, without a lock: transactions append and commit
+   * concurrently, and readLog waits for numbers still in flight. Each statement takes the transaction id (the
+   * materialised CTE runs before the number is drawn), so any transaction holding a number shows in the snapshots of
+   * readers that see a higher one. A single row — one record write — is numbered and inserted in one round trip.
+   */
+  async #appendLog(q: Queryable & { raw(sql: CompiledSql): Promise<Row[]> }, log: PendingLog): Promise<void> {
+    const seq = quote(logSequence(log.table, log.column));
+    const xact = 'WITH ccs_xact AS MATERIALIZED (SELECT pg_current_xact_id())';
+    if (log.rows.length === 1) {
+      const row = log.rows[0]!;
+      const names = Object.keys(row).filter((n) => n !== log.column);
+      const text = `${xact} INSERT INTO ${quote(log.table)} (${[log.column, ...names].map(quote).join(', ')})
+        VALUES ((SELECT nextval($1::regclass) FROM ccs_xact), ${names.map((_, i) => `$${i + 2}`).join(', ')}) RETURNING ${quote(log.column)} AS n`;
+      const [inserted] = await q.raw({ text, params: [seq, ...names.map((n) => row[n] ?? null)] });
+      row[log.column] = Number(inserted!['n']);
+      return;
+    }
+    const drawn = await q.raw({ text: `${xact} SELECT nextval($1::regclass) AS n FROM ccs_xact, generate_series(1, $2::integer)`, params: [seq, log.rows.length] });
+    const numbers = drawn.map((r) => Number(r['n'])).sort((a, b) => a - b);
+    log.rows.forEach((row, i) => (row[log.column] = numbers[i]!));
+    await q.insertMany(log.table, log.rows);
   }
 
   /** Drops the schema given in the URL: for test suites that each use a schema of their own. */
