@@ -1,9 +1,9 @@
 /**
  * Durable record events: the transactional outbox behind `RecordsService.consume`.
  *
- * Every record write appends its event to `ccs_recordevent` in the write's own transaction (`Transaction.appendLog`
- * numbers the events in commit order; `Store.readLog` never hands out a number while a lower one may still commit),
- * so an event exists exactly when its write does. A
+ * Every record write adds its event to `ccs_recordevent` atomically with itself (the write carries the row: see
+ * `LogAppend`; events are numbered in commit order and `Store.readLog` never hands out a number while a lower one may
+ * still commit), so an event exists exactly when its write does. A
  * named consumer keeps its checkpoint — the last sequence it has handled — in `ccs_recordeventconsumer` and follows
  * the log after it: events committed in this process are handed over right after the commit, from memory (no read
  * while they follow on without a gap); the log itself is read every `pollMs` (events other processes wrote), at a
@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { CcsError } from '../errors/index.js';
 import type { Principal } from '../security/principal.js';
 import { and, compare, eq, isNull, or } from '../store/index.js';
-import type { PhysicalTable, Queryable, Row, Store, Transaction } from '../store/types.js';
+import type { LogAppend, PhysicalTable, Queryable, Row, Store } from '../store/types.js';
 import type { RecordEvent } from './records-service.js';
 
 /** The outbox: one row per record event, numbered in commit order. Internal: not a metadata table, not in the Web API. */
@@ -174,8 +174,11 @@ export class RecordEventLog {
     };
   }
 
-  /** Adds the event to the outbox in the writing transaction. */
-  append(tx: Transaction, event: RecordEvent): void {
+  /**
+   * The outbox row of an event, for the write that raises it to carry (`Queryable.insert`/`update`/`delete` with a
+   * `LogAppend`): written with the write, in its transaction or in one statement with it, only if it changes a row.
+   */
+  logFor(event: RecordEvent): LogAppend {
     const row: Row = {
       seq: null,
       tablename: event.table,
@@ -185,8 +188,8 @@ export class RecordEventLog {
       userid: event.principal.userId,
       occurredon: this.#deps.clock(),
     };
-    tx.appendLog(EVENTS, 'seq', [row]);
     this.#rows.set(event, row);
+    return { table: EVENTS, column: 'seq', rows: [row] };
   }
 
   /**

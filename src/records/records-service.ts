@@ -14,7 +14,7 @@ import {
 } from '../metadata/index.js';
 import { demand, type Principal } from '../security/principal.js';
 import { and, eq } from '../store/index.js';
-import type { Condition, OrderBy, Queryable, Row, Store, StoreValue, Transaction } from '../store/types.js';
+import type { Condition, LogAppend, OrderBy, Queryable, Row, StoreValue } from '../store/types.js';
 import type { ConsumeOptions, RecordEventConsumer, RecordEventHandler, RecordEventLog } from './record-event-log.js';
 
 /** Reads and writes an update may take when other writers keep changing the row in between. */
@@ -42,14 +42,6 @@ export interface RecordContext {
   readonly principal: Principal;
   /** Inside a transaction, events wait here and are published once it commits. */
   readonly pending?: RecordEvent[];
-}
-
-function isTransaction(db: Queryable): db is Transaction {
-  return typeof (db as Partial<Transaction>).appendLog === 'function';
-}
-
-function isStore(db: Queryable): db is Store {
-  return typeof (db as Partial<Store>).transaction === 'function';
 }
 
 /** A lookup value: the target's id, and for lookups with several targets the target table. */
@@ -101,9 +93,9 @@ export function columnsToLoad(select: readonly string[] | undefined, expand: rea
  * concurrency, privileges and record events. Values in and out are JSON-level; rows are store-level.
  *
  * Record events go two ways: to in-memory listeners (`onEvent`, in this process, once the write has committed; lost
- * if the process dies first) and, given an event log, to durable consumers (`consume`): each event is stored in the
- * write's own transaction — a write outside a transaction gets one — and handed to its consumers at least once,
- * wherever they run (./record-event-log.ts).
+ * if the process dies first) and, given an event log, to durable consumers (`consume`): each write carries its
+ * event's outbox row, stored atomically with it (in its transaction, or in one statement with it outside one), and
+ * the event is handed to its consumers at least once, wherever they run (./record-event-log.ts).
  */
 export class RecordsService {
   readonly #listeners = new Set<RecordListener>();
@@ -164,24 +156,13 @@ export class RecordsService {
   }
 
   #emit(ctx: RecordContext, event: RecordEvent): void {
-    if (this.deps.events && isTransaction(ctx.db)) this.deps.events.append(ctx.db, event);
     if (ctx.pending) ctx.pending.push(event);
     else this.publish([event]);
   }
 
-  /**
-   * A write given the store rather than a transaction runs in a transaction of its own, so that its durable event
-   * commits with it; undefined when the write already has one (or there is no event log).
-   */
-  #ownTransaction(ctx: RecordContext): Store | undefined {
-    return this.deps.events && !isTransaction(ctx.db) && isStore(ctx.db) ? ctx.db : undefined;
-  }
-
-  async #inTransaction<T>(store: Store, ctx: RecordContext, fn: (rc: RecordContext) => Promise<T>): Promise<T> {
-    const pending: RecordEvent[] = [];
-    const result = await store.transaction((tx) => fn({ ...ctx, db: tx, pending }));
-    this.publish(pending);
-    return result;
+  /** The outbox row the write raising `event` carries, when there is an event log. */
+  #logOf(event: RecordEvent): LogAppend | undefined {
+    return this.deps.events?.logFor(event);
   }
 
   /** Converts input values to a store row, validating names, types and lookups. */
@@ -242,8 +223,6 @@ export class RecordsService {
   }
 
   async create(ctx: RecordContext, tableName: string, values: InputValues): Promise<string> {
-    const own = this.#ownTransaction(ctx);
-    if (own) return this.#inTransaction(own, ctx, (rc) => this.create(rc, tableName, values));
     const table = this.table(tableName);
     demand(ctx.principal, 'Create', tableName);
     const row = await this.#toRow(ctx, table, values);
@@ -269,15 +248,16 @@ export class RecordsService {
       }
     }
     for (const validate of this.#validators.get(tableName) ?? []) validate(row, 'create');
+    const event: RecordEvent = { type: 'created', table: tableName, id, columns: Object.keys(values), principal: ctx.principal };
     try {
-      await ctx.db.insert(tableName, row);
+      await ctx.db.insert(tableName, row, this.#logOf(event));
     } catch (e) {
       if (e instanceof CcsError && e.code === 'DuplicateKey') {
         throw new CcsError('DuplicateKey', `A record with matching key values already exists in ${tableName}.`);
       }
       throw e;
     }
-    this.#emit(ctx, { type: 'created', table: tableName, id, columns: Object.keys(values), principal: ctx.principal });
+    this.#emit(ctx, event);
     return id;
   }
 
@@ -313,14 +293,13 @@ export class RecordsService {
    * or VersionMismatch.
    */
   async update(ctx: RecordContext, tableName: string, id: string, values: InputValues, opts: { ifVersion?: number } = {}): Promise<void> {
-    const own = this.#ownTransaction(ctx);
-    if (own) return this.#inTransaction(own, ctx, (rc) => this.update(rc, tableName, id, values, opts));
     const table = this.table(tableName);
     demand(ctx.principal, 'Write', tableName);
     const row = await this.#toRow(ctx, table, values);
     delete row[table.primaryIdAttribute];
     this.#alignState(table, row);
     const pk = table.primaryIdAttribute;
+    const event: RecordEvent = { type: 'updated', table: tableName, id, columns: Object.keys(values), principal: ctx.principal };
     // Without a version from the caller the last writer wins, as in Dataverse without If-Match: a write that lands
     // between the read and the write below only makes this one read again (and validate against the new row).
     for (let attempt = 1; ; attempt++) {
@@ -338,21 +317,20 @@ export class RecordsService {
       const written: Row = { ...row, modifiedon: this.deps.clock(), versionnumber: version + 1 };
       if (table.column('modifiedby')) written['modifiedby'] = ctx.principal.userId;
       // The version check in the statement itself closes the gap between the read above and this write.
-      const changed = await ctx.db.update(tableName, written, and(eq(pk, id), eq('versionnumber', version)));
+      const changed = await ctx.db.update(tableName, written, and(eq(pk, id), eq('versionnumber', version)), this.#logOf(event));
       if (changed > 0) break;
       if (opts.ifVersion !== undefined || attempt >= MAX_UPDATE_ATTEMPTS) throw versionMismatch();
     }
-    this.#emit(ctx, { type: 'updated', table: tableName, id, columns: Object.keys(values), principal: ctx.principal });
+    this.#emit(ctx, event);
   }
 
   async delete(ctx: RecordContext, tableName: string, id: string, opts: { ifVersion?: number } = {}): Promise<void> {
-    const own = this.#ownTransaction(ctx);
-    if (own) return this.#inTransaction(own, ctx, (rc) => this.delete(rc, tableName, id, opts));
     const table = this.table(tableName);
     demand(ctx.principal, 'Delete', tableName);
     const pk = table.primaryIdAttribute;
     const where = opts.ifVersion === undefined ? eq(pk, id) : and(eq(pk, id), eq('versionnumber', opts.ifVersion));
-    if ((await ctx.db.delete(tableName, where)) === 0) {
+    const event: RecordEvent = { type: 'deleted', table: tableName, id, columns: [], principal: ctx.principal };
+    if ((await ctx.db.delete(tableName, where, this.#logOf(event))) === 0) {
       if (opts.ifVersion !== undefined && (await this.retrieve(ctx, tableName, id, [pk]))) throw versionMismatch();
       throw notFound(table, id);
     }
@@ -360,7 +338,7 @@ export class RecordsService {
     for (const nav of table.navigations) {
       if (nav.kind === 'manyToMany') await ctx.db.delete(nav.intersect, eq(nav.ownColumn, id));
     }
-    this.#emit(ctx, { type: 'deleted', table: tableName, id, columns: [], principal: ctx.principal });
+    this.#emit(ctx, event);
   }
 
   /** Links `id` to `relatedId` through a navigation property (`$ref` POST/PUT). */

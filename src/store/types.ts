@@ -81,21 +81,33 @@ export interface SelectQuery {
   readonly offset?: number;
 }
 
+/**
+ * Rows to add to an append-only log together with a write (`Queryable.insert`, `update`, `delete`): numbered and
+ * written as `Transaction.appendLog` does, atomically with the write, and only if the write changed a row. Outside a
+ * transaction this is how a write and its log row commit together without one (a single statement where the engine
+ * allows).
+ */
+export interface LogAppend {
+  readonly table: string;
+  readonly column: string;
+  readonly rows: readonly Row[];
+}
+
 /** Operations available both on the store and inside a transaction. */
 export interface Queryable {
   select(query: SelectQuery): Promise<Row[]>;
   count(query: Pick<SelectQuery, 'table' | 'where'>): Promise<number>;
   /** Inserts one row. A duplicate primary or unique key rejects with a `DuplicateKeyError`. */
-  insert(table: string, row: Row): Promise<void>;
+  insert(table: string, row: Row, log?: LogAppend): Promise<void>;
   /**
    * Inserts many rows with the same columns in as few statements as the engine allows (the telemetry log's group
    * commit). Inside a transaction it is all or nothing, like every write there.
    */
   insertMany(table: string, rows: readonly Row[]): Promise<void>;
   /** Updates rows matching `where`; resolves to the number of rows changed. */
-  update(table: string, values: Row, where: Condition): Promise<number>;
+  update(table: string, values: Row, where: Condition, log?: LogAppend): Promise<number>;
   /** Deletes rows matching `where`; resolves to the number of rows deleted. */
-  delete(table: string, where: Condition): Promise<number>;
+  delete(table: string, where: Condition, log?: LogAppend): Promise<number>;
 }
 
 /** What a transaction's callback gets: the usual operations, plus locks held until the transaction ends. */

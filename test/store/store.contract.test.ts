@@ -264,6 +264,35 @@ for (const engine of engines()) {
       assert.ok((next[0]!.seq as unknown as number) > last);
     });
 
+    test('a write carries its log row: added with it, inside or outside a transaction, only if it changed a row', async () => {
+      const s = await open();
+      const entry = (body: string) => ({ table: 'eventlog', column: 'seq', rows: [{ seq: null, body }] });
+      const idIs = (id: string) => ({ kind: 'compare', op: 'eq', left: { kind: 'column', column: 'id' }, right: { kind: 'value', value: id } }) as const;
+      const inserted = entry('inserted');
+      await s.insert('device', { id: 'w1', name: 'W1', seen: 1, score: 0, on: 1 }, inserted);
+      assert.equal(typeof inserted.rows[0]!.seq, 'number', 'the number is written into the row');
+      assert.equal(await s.update('device', { seen: 2 }, idIs('w1'), entry('updated')), 1);
+      assert.equal(await s.update('device', { seen: 2 }, idIs('missing'), entry('no update')), 0);
+      assert.equal(await s.delete('device', idIs('missing'), entry('no delete')), 0);
+      // A write that fails takes its log row with it.
+      await assert.rejects(s.insert('device', { id: 'w1', name: 'Other', seen: 1, score: 0, on: 1 }, entry('duplicate')), DuplicateKeyError);
+      await s.transaction(async (tx) => {
+        await tx.insert('device', { id: 'w2', name: 'W2', seen: 1, score: 0, on: 1 }, entry('in a transaction'));
+        assert.equal(await tx.update('device', { seen: 3 }, idIs('missing'), entry('no update in a transaction')), 0);
+        assert.equal(await tx.delete('device', idIs('w1'), entry('deleted in a transaction')), 1);
+      });
+      await assert.rejects(s.transaction(async (tx) => {
+        await tx.insert('device', { id: 'w3', name: 'W3', seen: 1, score: 0, on: 1 }, entry('rolled back'));
+        throw new Error('roll back');
+      }), /roll back/);
+      // Several rows with one write.
+      await s.insert('device', { id: 'w4', name: 'W4', seen: 1, score: 0, on: 1 }, { table: 'eventlog', column: 'seq', rows: [{ seq: null, body: 'many 1' }, { seq: null, body: 'many 2' }] });
+      const rows = await s.readLog('eventlog', 'seq', 0, 100);
+      assert.deepEqual(rows.map((r) => r['body']), ['inserted', 'updated', 'in a transaction', 'deleted in a transaction', 'many 1', 'many 2']);
+      assert.equal(rows[0]!['seq'], inserted.rows[0]!.seq);
+      assert.deepEqual((await s.select({ table: 'device', columns: ['id'], orderBy: [{ column: 'id' }] })).map((r) => r['id']), ['w2', 'w4']);
+    });
+
     test('readLog: a follower of concurrent appenders (two pools) gets every committed row once, in order, past failed commits', async () => {
       const url = engine.url();
       const a = createStore(url);

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { CcsError, DuplicateKeyError } from '../../errors/index.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
 import { PendingLogs, type PendingLog } from '../sql/pending-logs.js';
-import type { Condition, JsonNumbersBucket, JsonNumbersQuery, PhysicalTable, Queryable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
+import type { Condition, JsonNumbersBucket, JsonNumbersQuery, LogAppend, PhysicalTable, Queryable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
   placeholder: (i) => `$${i}`,
@@ -46,20 +46,24 @@ async function run(client: Client, sql: CompiledSql): Promise<number> {
   }
 }
 
-function queryable(client: Client, c: SqlCompiler): Queryable & { raw(sql: CompiledSql): Promise<Row[]> } {
+type Raw = Queryable & { raw(sql: CompiledSql): Promise<Row[]> };
+
+/** Statements of one connection or of the pool; a write's log rows (`LogAppend`) are left to `withLog`. */
+function queryable(client: Client, c: SqlCompiler, withLog: (write: CompiledSql, log: LogAppend) => Promise<number>): Raw {
+  const write = (sql: CompiledSql, log: LogAppend | undefined) => (log ? withLog(sql, log) : run(client, sql));
   return {
     raw: (sql) => all(client, sql),
     select: (q) => all(client, c.select(q)),
     count: async (q) => Number((await all(client, c.count(q.table, q.where)))[0]!['n']),
-    insert: async (table, row) => void (await run(client, c.insert(table, row))),
+    insert: async (table, row, log) => void (await write(c.insert(table, row), log)),
     async insertMany(table, rows) {
       if (rows.length === 0) return;
       // PostgreSQL takes at most 65,535 parameters per statement.
       const perStatement = Math.max(1, Math.floor(60_000 / Object.keys(rows[0]!).length));
       for (let i = 0; i < rows.length; i += perStatement) await run(client, c.insertMany(table, rows.slice(i, i + perStatement)));
     },
-    update: (table, values, where) => run(client, c.update(table, values, where)),
-    delete: (table, where) => run(client, c.delete(table, where)),
+    update: (table, values, where, log) => write(c.update(table, values, where), log),
+    delete: (table, where, log) => write(c.delete(table, where), log),
   };
 }
 
@@ -92,7 +96,7 @@ export class PostgresStore implements Store {
   readonly #compiler = new SqlCompiler(dialect);
   readonly #pool: pg.Pool;
   readonly #schema: string | undefined;
-  readonly #q: Queryable & { raw(sql: CompiledSql): Promise<Row[]> };
+  readonly #q: Raw;
   #jsonFunction: Promise<void> | undefined;
   readonly #logGaps = new Map<string, LogGap>();
 
@@ -103,7 +107,7 @@ export class PostgresStore implements Store {
     // The search path is a connection start-up parameter, so no query runs before the caller's own.
     const options = this.#schema ? `-c search_path=${quote(this.#schema)}` : undefined;
     this.#pool = new pg.Pool({ connectionString: u.toString(), max: poolSize, options });
-    this.#q = queryable(this.#pool, this.#compiler);
+    this.#q = queryable(this.#pool, this.#compiler, (write, log) => this.#writeWithLog(write, log));
   }
 
   async syncSchema(tables: readonly PhysicalTable[]): Promise<void> {
@@ -264,34 +268,40 @@ export class PostgresStore implements Store {
       client.release();
     }
   }
-  insert(table: string, row: Row): Promise<void> {
-    return this.#q.insert(table, row);
+  insert(table: string, row: Row, log?: LogAppend): Promise<void> {
+    return this.#q.insert(table, row, log);
   }
   insertMany(table: string, rows: readonly Row[]): Promise<void> {
     return this.#q.insertMany(table, rows);
   }
-  update(table: string, values: Row, where: Condition): Promise<number> {
-    return this.#q.update(table, values, where);
+  update(table: string, values: Row, where: Condition, log?: LogAppend): Promise<number> {
+    return this.#q.update(table, values, where, log);
   }
-  delete(table: string, where: Condition): Promise<number> {
-    return this.#q.delete(table, where);
+  delete(table: string, where: Condition, log?: LogAppend): Promise<number> {
+    return this.#q.delete(table, where, log);
   }
 
-  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const q = queryable(client, this.#compiler);
-      const lock = async (key: string) => void (await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key]));
-      const logs = new PendingLogs();
-      const tx: Transaction = {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#inTransaction((q, logs, client) =>
+      fn({
         ...q,
         // A transaction-level advisory lock: released by COMMIT or ROLLBACK, never left behind by a failed request.
         // Read committed gives every later statement a fresh snapshot, so the holder sees what the last one wrote.
-        lock,
+        lock: async (key) => void (await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [key])),
         appendLog: (table, column, rows) => logs.add(table, column, rows),
-      };
-      const result = await fn(tx);
+      }),
+    );
+  }
+
+  /** Runs `fn` in a transaction on one connection; the log rows it gathers are written just before the commit. */
+  async #inTransaction<T>(fn: (q: Raw, logs: PendingLogs, client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const logs = new PendingLogs();
+      // Inside a transaction a write's log rows wait for the commit, with the others.
+      const q = queryable(client, this.#compiler, async (write, log) => logs.added(await run(client, write), log));
+      const result = await fn(q, logs, client);
       for (const log of logs.take()) await this.#appendLog(q, log);
       await client.query('COMMIT');
       return result;
@@ -309,7 +319,7 @@ export class PostgresStore implements Store {
    * materialised CTE runs before the number is drawn), so any transaction holding a number shows in the snapshots of
    * readers that see a higher one. A single row — one record write — is numbered and inserted in one round trip.
    */
-  async #appendLog(q: Queryable & { raw(sql: CompiledSql): Promise<Row[]> }, log: PendingLog): Promise<void> {
+  async #appendLog(q: Raw, log: PendingLog): Promise<void> {
     const seq = quote(logSequence(log.table, log.column));
     const xact = 'WITH ccs_xact AS MATERIALIZED (SELECT pg_current_xact_id())';
     if (log.rows.length === 1) {
@@ -325,6 +335,37 @@ export class PostgresStore implements Store {
     const numbers = drawn.map((r) => Number(r['n'])).sort((a, b) => a - b);
     log.rows.forEach((row, i) => (row[log.column] = numbers[i]!));
     await q.insertMany(log.table, log.rows);
+  }
+
+  /**
+   * A write outside a transaction and its log row in one statement: the write runs as a data-modifying CTE, and the
+   * log row is inserted only if it changed a row — after it, so the transaction already has its id when the number
+   * is drawn (readLog relies on that). Several log rows take a transaction instead.
+   */
+  async #writeWithLog(write: CompiledSql, log: LogAppend): Promise<number> {
+    if (log.rows.length !== 1) {
+      return this.#inTransaction(async (q, logs) => {
+        const [changed] = await q.raw({ text: `WITH ccs_write AS (${write.text} RETURNING 1) SELECT count(*) AS n FROM ccs_write`, params: write.params });
+        return logs.added(Number(changed!['n']), log);
+      });
+    }
+    const row = log.rows[0]!;
+    const names = Object.keys(row).filter((n) => n !== log.column);
+    const params: StoreValue[] = [...write.params, quote(logSequence(log.table, log.column))];
+    const seq = params.length;
+    const values = names.map((n) => {
+      params.push(row[n] ?? null);
+      const type = this.#compiler.typeOf(log.table, n);
+      return `$${params.length}${type ? `::${dialect.columnType(type, false)}` : ''}`;
+    });
+    const text = `WITH ccs_write AS (${write.text} RETURNING 1),
+      ccs_changed AS (SELECT count(*) AS n FROM ccs_write),
+      ccs_log AS (INSERT INTO ${quote(log.table)} (${[log.column, ...names].map(quote).join(', ')})
+        SELECT nextval($${seq}::regclass), ${values.join(', ')} FROM ccs_changed WHERE n > 0 RETURNING ${quote(log.column)} AS ccs_number)
+      SELECT (SELECT n FROM ccs_changed) AS n, (SELECT ccs_number FROM ccs_log) AS ccs_number`;
+    const [result] = await this.#q.raw({ text, params });
+    if (result!['ccs_number'] !== null) row[log.column] = Number(result!['ccs_number']);
+    return Number(result!['n']);
   }
 
   /** Drops the schema given in the URL: for test suites that each use a schema of their own. */

@@ -45,6 +45,11 @@ export class SqlCompiler {
     this.#schema.set(table.name, new Map(table.columns.map((c) => [c.name, { type: c.type, ci: !!c.caseInsensitive }])));
   }
 
+  /** The physical type of a registered table's column. */
+  typeOf(table: string, column: string): PhysicalType | undefined {
+    return this.#schema.get(table)?.get(column)?.type;
+  }
+
   isCaseInsensitive(table: string, column: string): boolean {
     return this.#schema.get(table)?.get(column)?.ci ?? false;
   }

@@ -1,4 +1,4 @@
-import type { Row } from '../types.js';
+import type { LogAppend, Row } from '../types.js';
 
 /** One log's rows waiting for a transaction's commit. */
 export interface PendingLog {
@@ -26,6 +26,12 @@ export class PendingLogs {
     log.rows.push(...rows);
   }
 
+  /** Adds a write's log rows if the write changed a row; passes the count of changed rows through. */
+  added(changed: number, log: LogAppend | undefined): number {
+    if (log && changed > 0) this.add(log.table, log.column, log.rows);
+    return changed;
+  }
+
   /** The logs to write; the list is emptied. */
   take(): PendingLog[] {
     const out = [...this.#logs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, log]) => log);
@@ -34,7 +40,7 @@ export class PendingLogs {
   }
 
   /** Numbers a log's rows after `last`, the highest number already in its table (null when it is empty). */
-  static number(log: PendingLog, last: unknown): void {
+  static number(log: PendingLog | LogAppend, last: unknown): void {
     let n = last === null || last === undefined ? 0 : Number(last);
     for (const row of log.rows) row[log.column] = ++n;
   }

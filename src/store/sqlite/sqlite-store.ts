@@ -4,8 +4,8 @@ import { dirname } from 'node:path';
 import { DuplicateKeyError } from '../../errors/index.js';
 import { compare } from '../conditions.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
-import { PendingLogs } from '../sql/pending-logs.js';
-import type { Condition, JsonNumbersBucket, JsonNumbersQuery, PhysicalTable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
+import { PendingLogs, type PendingLog } from '../sql/pending-logs.js';
+import type { Condition, JsonNumbersBucket, JsonNumbersQuery, LogAppend, PhysicalTable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
   placeholder: () => '?',
@@ -80,6 +80,7 @@ export class SqliteStore implements Store {
   readonly #reader: Connection;
   /** Tail of the queue of writers waiting for the write connection. */
   #writeLock: Promise<void> = Promise.resolve();
+  #inWriteTransaction: Database.Transaction<(work: () => number) => number> | undefined;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -157,14 +158,34 @@ export class SqliteStore implements Store {
     return this.#reader.all(this.#compiler.select({ table, where: compare(column, 'gt', after), orderBy: [{ column }], limit }));
   }
 
-  insert(table: string, row: Row): Promise<void> {
-    return this.#exclusive(() => void this.#writer.run(this.#compiler.insert(table, row)));
+  insert(table: string, row: Row, log?: LogAppend): Promise<void> {
+    return this.#exclusive(() => void this.#write(this.#compiler.insert(table, row), log));
   }
   insertMany(table: string, rows: readonly Row[]): Promise<void> {
     return this.#exclusive(() => this.#writer.db.transaction(() => this.#insertEach(table, rows))());
   }
-  update(table: string, values: Row, where: Condition): Promise<number> {
-    return this.#exclusive(() => this.#writer.run(this.#compiler.update(table, values, where)));
+  update(table: string, values: Row, where: Condition, log?: LogAppend): Promise<number> {
+    return this.#exclusive(() => this.#write(this.#compiler.update(table, values, where), log));
+  }
+
+  /**
+   * A write outside a transaction; with log rows, both in one (synchronous, so nothing else runs in between) that
+   * adds them only if the write changed a row.
+   */
+  #write(sql: CompiledSql, log: LogAppend | undefined): number {
+    if (!log) return this.#writer.run(sql);
+    this.#inWriteTransaction ??= this.#writer.db.transaction((work: () => number) => work());
+    return this.#inWriteTransaction.immediate(() => {
+      const changed = this.#writer.run(sql);
+      if (changed > 0) this.#appendNow(log);
+      return changed;
+    });
+  }
+
+  /** Numbers log rows after the highest number and inserts them: inside a write transaction, which holds the lock. */
+  #appendNow(log: PendingLog | LogAppend): void {
+    PendingLogs.number(log, this.#writer.all(this.#compiler.max(log.table, log.column))[0]?.['n']);
+    this.#insertEach(log.table, log.rows);
   }
 
   /**
@@ -174,8 +195,8 @@ export class SqliteStore implements Store {
   #insertEach(table: string, rows: readonly Row[]): void {
     for (const row of rows) this.#writer.run(this.#compiler.insert(table, row));
   }
-  delete(table: string, where: Condition): Promise<number> {
-    return this.#exclusive(() => this.#writer.run(this.#compiler.delete(table, where)));
+  delete(table: string, where: Condition, log?: LogAppend): Promise<number> {
+    return this.#exclusive(() => this.#write(this.#compiler.delete(table, where), log));
   }
 
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -186,10 +207,10 @@ export class SqliteStore implements Store {
       const tx: Transaction = {
         select: async (q) => w.all(c.select(q)),
         count: async (q) => Number(w.all(c.count(q.table, q.where))[0]!['n']),
-        insert: async (table, row) => void w.run(c.insert(table, row)),
+        insert: async (table, row, log) => void logs.added(w.run(c.insert(table, row)), log),
         insertMany: async (table, rows) => this.#insertEach(table, rows),
-        update: async (table, values, where) => w.run(c.update(table, values, where)),
-        delete: async (table, where) => w.run(c.delete(table, where)),
+        update: async (table, values, where, log) => logs.added(w.run(c.update(table, values, where)), log),
+        delete: async (table, where, log) => logs.added(w.run(c.delete(table, where)), log),
         // Nothing to wait for: this transaction already holds the only writer until it ends (#exclusive).
         lock: async () => undefined,
         appendLog: (table, column, rows) => logs.add(table, column, rows),
@@ -198,10 +219,7 @@ export class SqliteStore implements Store {
       try {
         const result = await fn(tx);
         // The write lock (BEGIN IMMEDIATE, across processes too) is held until COMMIT: numbers follow commit order.
-        for (const log of logs.take()) {
-          PendingLogs.number(log, w.all(c.max(log.table, log.column))[0]?.['n']);
-          this.#insertEach(log.table, log.rows);
-        }
+        for (const log of logs.take()) this.#appendNow(log);
         w.db.exec('COMMIT');
         return result;
       } catch (e) {
