@@ -31,9 +31,12 @@ function translate(e: unknown): never {
 
 type Client = pg.Pool | pg.PoolClient;
 
-async function all(client: Client, sql: CompiledSql): Promise<Row[]> {
+/** SQL with, optionally, the name it is prepared under on each connection (planned once there, not per call). */
+type NamedSql = CompiledSql & { readonly name?: string };
+
+async function all(client: Client, sql: NamedSql): Promise<Row[]> {
   try {
-    return (await client.query({ text: sql.text, values: sql.params, types })).rows as Row[];
+    return (await client.query({ text: sql.text, values: sql.params, types, ...(sql.name ? { name: sql.name } : {}) })).rows as Row[];
   } catch (e) {
     translate(e);
   }
@@ -46,7 +49,7 @@ async function run(client: Client, sql: CompiledSql): Promise<number> {
   }
 }
 
-type Raw = Queryable & { raw(sql: CompiledSql): Promise<Row[]> };
+type Raw = Queryable & { raw(sql: NamedSql): Promise<Row[]> };
 
 /** Statements of one connection or of the pool; a write's log rows (`LogAppend`) are left to `withLog`. */
 function queryable(client: Client, c: SqlCompiler, withLog: (write: CompiledSql, log: LogAppend) => Promise<number>): Raw {
@@ -86,6 +89,11 @@ interface LogGap {
 
 /** Gaps remembered per reader position, at most this many (a reader that moved on leaves its entry behind). */
 const MAX_LOG_GAPS = 1000;
+/**
+ * Write-with-log statements prepared per connection, by shape (table and columns): planning one costs more than
+ * running it. Shapes beyond these are planned per call, which bounds what the connections keep.
+ */
+const MAX_PREPARED_SHAPES = 200;
 
 /**
  * The scale-out store. The URL may carry `?schema=<name>` to keep ccs's tables in their own schema (created on
@@ -99,6 +107,7 @@ export class PostgresStore implements Store {
   readonly #q: Raw;
   #jsonFunction: Promise<void> | undefined;
   readonly #logGaps = new Map<string, LogGap>();
+  readonly #prepared = new Map<string, string>();
 
   constructor(url: string, poolSize = 10) {
     const u = new URL(url);
@@ -163,7 +172,7 @@ export class PostgresStore implements Store {
     const col = quote(column);
     const text = `SELECT s.ccs_snapshot, t.* FROM (SELECT pg_current_snapshot()::text AS ccs_snapshot) s
       LEFT JOIN LATERAL (SELECT * FROM ${quote(table)} WHERE ${col} > $1 ORDER BY ${col} LIMIT $2) t ON true ORDER BY t.${col}`;
-    const result = await this.#q.raw({ text, params: [after, limit] });
+    const result = await this.#q.raw(this.#named(text, [after, limit]));
     const snapshot = parseSnapshot(String(result[0]!['ccs_snapshot']));
     const rows = result.filter((r) => r[column] !== null && r[column] !== undefined).map((r) => {
       const { ccs_snapshot: _, ...row } = r;
@@ -327,7 +336,7 @@ export class PostgresStore implements Store {
       const names = Object.keys(row).filter((n) => n !== log.column);
       const text = `${xact} INSERT INTO ${quote(log.table)} (${[log.column, ...names].map(quote).join(', ')})
         VALUES ((SELECT nextval($1::regclass) FROM ccs_xact), ${names.map((_, i) => `$${i + 2}`).join(', ')}) RETURNING ${quote(log.column)} AS n`;
-      const [inserted] = await q.raw({ text, params: [seq, ...names.map((n) => row[n] ?? null)] });
+      const [inserted] = await q.raw(this.#named(text, [seq, ...names.map((n) => row[n] ?? null)]));
       row[log.column] = Number(inserted!['n']);
       return;
     }
@@ -363,9 +372,16 @@ export class PostgresStore implements Store {
       ccs_log AS (INSERT INTO ${quote(log.table)} (${[log.column, ...names].map(quote).join(', ')})
         SELECT nextval($${seq}::regclass), ${values.join(', ')} FROM ccs_changed WHERE n > 0 RETURNING ${quote(log.column)} AS ccs_number)
       SELECT (SELECT n FROM ccs_changed) AS n, (SELECT ccs_number FROM ccs_log) AS ccs_number`;
-    const [result] = await this.#q.raw({ text, params });
+    const [result] = await this.#q.raw(this.#named(text, params));
     if (result!['ccs_number'] !== null) row[log.column] = Number(result!['ccs_number']);
     return Number(result!['n']);
+  }
+
+  /** The statement under its prepared name, while there are names left for new shapes. */
+  #named(text: string, params: StoreValue[]): NamedSql {
+    let name = this.#prepared.get(text);
+    if (!name && this.#prepared.size < MAX_PREPARED_SHAPES) this.#prepared.set(text, (name = `ccs_log_${this.#prepared.size + 1}`));
+    return { text, params, name };
   }
 
   /** Drops the schema given in the URL: for test suites that each use a schema of their own. */
