@@ -151,7 +151,7 @@ export class RecordEventLog {
   readonly #pruneEveryMs: number;
   readonly #batchSize: number;
   readonly #consumers = new Map<string, Consumer>();
-  /** Outbox rows of events written in a transaction; the sequence is filled in at commit. */
+  /** Each event's outbox row: its number is filled in by the write that carries it, by the time that commits. */
   readonly #rows = new WeakMap<RecordEvent, Row>();
   readonly #principals = new Map<number, Principal>();
   #started = false;
