@@ -386,7 +386,17 @@ export class PostgresStore implements Store {
 
   /** Drops the schema given in the URL: for test suites that each use a schema of their own. */
   async dropSchema(): Promise<void> {
-    if (this.#schema) await this.#pool.query(`DROP SCHEMA IF EXISTS ${quote(this.#schema)} CASCADE`);
+    if (!this.#schema) return;
+    // A running app's background statements (event log polls, checkpoints) may hold locks the drop needs in another
+    // order; PostgreSQL then cancels one side, which may be the drop: try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#pool.query(`DROP SCHEMA IF EXISTS ${quote(this.#schema)} CASCADE`);
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== '40P01' || attempt >= 5) throw e;
+      }
+    }
   }
 
   async close(): Promise<void> {
