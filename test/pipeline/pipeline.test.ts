@@ -68,6 +68,11 @@ for (const engine of engines()) {
         await client.sendEvent(message(JSON.stringify({ Temperature: 'hot' }), 'msg-5'));
         await evaluated(srv, before + 6);
         assert.equal((await alerts(srv, 'boiler-1')).length, 1);
+        // Stored as sent, whatever it is: the telemetry log keeps text as text and other bytes exactly.
+        const stored = (await srv.app.hub.readTelemetry({ deviceId: 'boiler-1' })).map((r) => Buffer.from(r.message.body));
+        assert.ok(stored.some((b) => b.toString() === 'not json at all'));
+        assert.ok(stored.some((b) => b.equals(Buffer.from([0xff, 0x00, 0x13]))));
+        assert.ok(stored.some((b) => b.toString() === '{"Temperature":"hot"}'));
         assert.ok((await metric(srv, 'ccs_pipeline_firings_total', 'outcome="suppressed"')) >= 1);
         assert.ok((await metric(srv, 'ccs_pipeline_readings_total', 'body="not_json"')) >= 2);
         assert.ok((await metric(srv, 'ccs_pipeline_readings_total', 'body="no_number"')) >= 1);
