@@ -39,6 +39,19 @@ export interface AlertPipeline {
   checkpoint(): Promise<void>;
 }
 
+/**
+ * Whether a record is one the device's state has already been given. Sequences increase with arrival on each hub
+ * node, but several hub nodes take them from blocks reserved in advance, so a device that moves to another node may
+ * go on with lower ones: a record enqueued later than the last one applied is new whatever its sequence. Records
+ * enqueued in the same millisecond on one node compare by sequence; a checkpoint written without times (older
+ * versions) compares by sequence alone.
+ */
+export function isApplied(last: { readonly sequence: number; readonly time: number | null } | undefined, rec: Pick<TelemetryRecord, 'sequence' | 'enqueuedTime'>): boolean {
+  if (last === undefined) return false;
+  if (last.time === null || rec.enqueuedTime === last.time) return rec.sequence <= last.sequence;
+  return rec.enqueuedTime < last.time;
+}
+
 /** Bucket bounds for one rule evaluation (seconds): it takes microseconds. */
 const EVALUATION_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05];
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -101,8 +114,8 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
   const writer = createAlertWriter({ store, records, system });
 
   const states = new Map<string, DeviceState>();
-  /** Last telemetry sequence applied to each device's state. */
-  const applied = new Map<string, number>();
+  /** The last telemetry record applied to each device's state: its sequence and enqueued time (null: not known). */
+  const applied = new Map<string, { sequence: number; time: number | null }>();
   const dirty = new Set<string>();
   let watermark = 0;
   /** Reported properties per device, and whether the evaluator has been given the latest ones. */
@@ -203,7 +216,7 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
 
   async function apply(rec: TelemetryRecord, source: 'live' | 'replay'): Promise<void> {
     const deviceId = rec.deviceId;
-    if (rec.sequence <= (applied.get(deviceId) ?? 0)) return; // redelivered, or already replayed
+    if (isApplied(applied.get(deviceId), rec)) return; // redelivered, or already replayed
     const evaluator = await rules.current();
     const device = await devices.get(deviceId);
     const body = parseBody(rec.message.body);
@@ -220,7 +233,7 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     evaluationSeconds?.observe((performance.now() - started) / 1000);
     if (!states.has(deviceId)) devicesGauge?.set(states.size + 1);
     states.set(deviceId, ev.state);
-    applied.set(deviceId, rec.sequence);
+    applied.set(deviceId, { sequence: rec.sequence, time: rec.enqueuedTime });
     dirty.add(deviceId);
     if (rec.sequence > watermark) watermark = rec.sequence;
     noteSuppressed(ev);
@@ -256,7 +269,8 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     const now = clock();
     for (const deviceId of dirty) {
       const state = states.get(deviceId);
-      if (state) rows.push({ deviceid: deviceId, state: JSON.stringify(state), sequence: applied.get(deviceId) ?? 0, updatedon: now });
+      const last = applied.get(deviceId);
+      if (state) rows.push({ deviceid: deviceId, state: JSON.stringify(state), sequence: last?.sequence ?? 0, enqueuedtime: last?.time ?? null, updatedon: now });
     }
     rows.push({ deviceid: WATERMARK_KEY, state: null, sequence: watermark, updatedon: now });
     dirty.clear();
@@ -305,7 +319,7 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
         continue;
       }
       states.set(deviceId, state);
-      applied.set(deviceId, sequence);
+      applied.set(deviceId, { sequence, time: typeof row['enqueuedtime'] === 'number' ? row['enqueuedtime'] : null });
     }
     devicesGauge?.set(states.size);
   }

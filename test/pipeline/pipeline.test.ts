@@ -115,6 +115,30 @@ for (const engine of engines()) {
       assert.equal((await alerts(srv, 'pump-1')).length, 1);
     });
 
+    test('a device that moves to another hub node goes on being evaluated, though that node numbers its records lower', async () => {
+      await create(srv, 'ccs_iotrules', { ccs_name: 'Flow', ccs_condition: JSON.stringify({ measure: 'Flow', op: 'gt', value: 5 }), ccs_suppressseconds: 0 });
+      const ingest = (flow: number, id: string) =>
+        srv.app.hub.ingest('mover-1', { body: Buffer.from(JSON.stringify({ Flow: flow })), properties: {}, messageId: id }, 'https');
+      const before = await metric(srv, 'ccs_pipeline_readings_total');
+      const here = await ingest(1, 'f-1');
+      await evaluated(srv, before + 1);
+      // What another hub node publishes: sequences from the block it reserved earlier, lower than this node's.
+      const elsewhere = (flow: number, id: string, n: number) => ({
+        ...here,
+        sequence: here.sequence - 5000 + n,
+        enqueuedTime: here.enqueuedTime + 1000 * n,
+        message: { body: Buffer.from(JSON.stringify({ Flow: flow })), properties: {}, messageId: id },
+      });
+      await srv.app.bus.publish(telemetrySubject('mover-1'), elsewhere(9, 'f-2', 1));
+      const [alert] = await eventually(async () => ((await alerts(srv, 'mover-1')).length > 0 ? alerts(srv, 'mover-1') : undefined));
+      assert.equal(JSON.parse(String(alert!['msdyn_alertdata'])).eventtoken, 'f-2');
+      // The same record delivered again is still recognised.
+      await srv.app.bus.publish(telemetrySubject('mover-1'), elsewhere(9, 'f-2', 1));
+      await srv.app.bus.publish(telemetrySubject('mover-1'), elsewhere(1, 'f-3', 2));
+      await evaluated(srv, before + 3);
+      assert.equal(await metric(srv, 'ccs_pipeline_readings_total'), before + 3);
+    });
+
     test('an invalid rule is refused with a 400 that names the field', async () => {
       const bad = await srv.fetch('ccs_iotrules', { method: 'POST', body: JSON.stringify({ ccs_name: 'Bad', ccs_condition: '{"measure":"Temperature","op":"gtx","value":70}' }) });
       assert.equal(bad.status, 400);
