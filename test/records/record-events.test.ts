@@ -9,6 +9,8 @@ import type { DurableRecordEvent, RecordEventConsumer } from '../../src/records/
 import { createStore, eq, isIn, PostgresStore, type Row, type Store } from '../../src/store/index.js';
 import { engines } from '../helpers/engines.js';
 import { startServer, type TestServer } from '../helpers/server.js';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config/index.js';
 import { dropStore, sharedBuses, sharedTls, startNode, type TestNode } from '../scale-out/nodes.js';
 
 const DAY = 24 * 3_600_000;
@@ -309,6 +311,65 @@ for (const engine of engines()) {
         if (inspect instanceof PostgresStore) await inspect.dropSchema();
         await inspect.close();
         await receiver.close();
+      }
+    });
+  });
+
+  describe(`record events when the lease holder dies on ${engine.name}`, () => {
+    test('a running process takes the lease over once it expires and handles what the dead holder left', { timeout: 180_000 }, async () => {
+      const storeUrl = engine.url();
+      const first = await startServer(engine, { storeUrl, settings: { 'rate-limit': '0' } });
+      const dataDir = first.dataDir;
+      const inspect = createStore(storeUrl);
+      let b: App | undefined;
+      let child: ReturnType<typeof spawn> | undefined;
+      try {
+        await json(await first.fetch('workflows', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            name: 'Takeover: touch new accounts', primaryentity: 'account', category: 0, mode: 0, statecode: 1, statuscode: 2, triggeroncreate: true,
+            ccs_steps: JSON.stringify([{ update: 'account', values: { description: 'touched after the takeover' } }]),
+          }),
+        }), 204);
+        await first.stop({ drop: false });
+
+        // The holder: started first, it takes the leases (for 1.5 s at a time, renewed while it lives).
+        child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./write-then-die.ts', import.meta.url)), storeUrl, dataDir, 'Left by the dead holder', '1500', 'wait'], { stdio: ['pipe', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        const exited = new Promise<NodeJS.Signals | null>((resolve) => child!.on('exit', (_code, sig) => resolve(sig)));
+        await until(async () => (out.includes('ready\n') ? true : undefined), 'the holder started');
+        const pid = child.pid!;
+        await until(async () => ((await rows(inspect, 'ccs_recordeventconsumer')).every((r) => String(r['owner']).includes(`:${pid}:`)) ? true : undefined), 'the holder’s leases');
+
+        // Another process on the same store stands by.
+        const flags = new Map(Object.entries({
+          'data-dir': dataDir, store: storeUrl, 'http-port': '0', 'https-port': '0', 'mqtts-port': '0', host: '127.0.0.1', 'admin-token': 'test-admin-token', 'log-level': 'silent',
+        }));
+        b = await createApp(loadConfig(flags, {}), { recordEvents: { leaseMs: 1500, pollMs: 100 } });
+        await b.start();
+        const standingBy = (await rows(inspect, 'ccs_recordeventconsumer')).map((r) => String(r['owner']));
+        assert.ok(standingBy.every((o) => o.includes(`:${pid}:`)), 'the live holder keeps its leases');
+
+        child.stdin!.write('go\n');
+        assert.equal(await exited, 'SIGKILL');
+        const account = out.replace('ready\n', '').trim();
+        assert.match(account, /^[0-9a-f-]{36}$/);
+        const run = await until(async () => {
+          const list = await inspect.select({ table: 'asyncoperation', where: eq('regardingobjectid', account) });
+          return list.length === 1 && Number(list[0]!['statuscode']) === STATUS_SUCCEEDED ? list[0] : undefined;
+        }, 'the run made by the process that took over');
+        assert.ok(run);
+        const owners = (await rows(inspect, 'ccs_recordeventconsumer')).map((r) => String(r['owner']));
+        assert.ok(owners.every((o) => !o.includes(`:${pid}:`)), `the leases moved: ${owners.join(', ')}`);
+        await until(async () => ((await inspect.select({ table: 'account', columns: ['description'], where: eq('accountid', account) }))[0]?.['description'] === 'touched after the takeover' ? true : undefined), 'the workflow’s update');
+        assert.equal((await inspect.select({ table: 'asyncoperation', where: eq('regardingobjectid', account) })).length, 1);
+      } finally {
+        if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await b?.stop();
+        if (inspect instanceof PostgresStore) await inspect.dropSchema();
+        await inspect.close();
       }
     });
   });
