@@ -309,7 +309,10 @@ describe('crash safety: kill -9 a worker mid-stream (PostgreSQL, NATS JetStream,
     const hub = await spawnServer({ ...common, args: [...bus.args, '--roles', 'api,hub'] });
     // A worker replays what it missed before it reports running: give it time.
     const startWorker = () => spawnServer({ ...common, args: [...bus.args, '--roles', 'worker'], startTimeoutMs: 240_000 });
-    let worker = await startWorker();
+    // Every worker started, so that none outlives the test whatever happens.
+    const workers: ServerProcess[] = [];
+    const startedWorker = (w: ServerProcess) => (workers.push(w), w);
+    let worker = startedWorker(await startWorker());
     const store = createStore(storeUrl);
     const clients: MqttClient[] = [];
     try {
@@ -331,18 +334,21 @@ describe('crash safety: kill -9 a worker mid-stream (PostgreSQL, NATS JetStream,
       await waitFor('a rules checkpoint', async () => ((await watermark(store)) > 0 ? true : undefined), 60_000, worker);
 
       // The worker is killed at each kill point and started again at once; the hub goes on taking the burst.
+      // Restarts run one after another, so that each kill takes the worker the previous restart started and no worker
+      // is left running unseen.
       const restarts: Promise<void>[] = [];
+      let restarting = Promise.resolve();
       let next = 0;
       await Promise.all(
         devices.map((d, i) =>
           burst(clients[i]!, d, WARM_UP, PER_DEVICE, acked.get(d)!, () => {
             if (++ackCount < (KILL_POINTS[next] ?? Infinity)) return;
             next++;
-            const dying = worker;
-            restarts.push((async () => {
-              assert.equal(await dying.kill(), 'SIGKILL');
-              worker = await startWorker();
-            })());
+            restarting = restarting.then(async () => {
+              assert.equal(await worker.kill(), 'SIGKILL');
+              worker = startedWorker(await startWorker());
+            });
+            restarts.push(restarting);
           }),
         ),
       );
@@ -366,7 +372,7 @@ describe('crash safety: kill -9 a worker mid-stream (PostgreSQL, NATS JetStream,
       assert.equal(alerts.size, expected);
     } finally {
       for (const c of clients) await c.endAsync(true).catch(() => undefined);
-      for (const p of [hub, worker]) if (p.child.exitCode === null && p.child.signalCode === null) await p.kill();
+      for (const p of [hub, ...workers]) if (p.child.exitCode === null && p.child.signalCode === null) await p.kill();
       if (store instanceof PostgresStore) await store.dropSchema();
       await store.close();
       await bus.cleanup();
