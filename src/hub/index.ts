@@ -26,6 +26,6 @@ export {
 export { ensureTlsMaterial, type TlsMaterial, type TlsOptions } from './tls.js';
 export { POLICY_RIGHTS } from './registry.js';
 export { C2D_MAX_BYTES, C2D_MAX_PENDING, C2D_DEFAULT_TTL_MS, C2D_MAX_TTL_MS } from './c2d.js';
-export { D2C_MAX_BYTES } from './telemetry-log.js';
+export { aggregateDeviceTelemetry, D2C_MAX_BYTES, type ReadingAggregates } from './telemetry-log.js';
 export { METHOD_MAX_PAYLOAD_BYTES } from './methods.js';
 export { HUB_TABLES } from './tables.js';

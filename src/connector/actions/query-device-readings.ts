@@ -17,7 +17,7 @@
  */
 import { CcsError } from '../../errors/index.js';
 // The telemetry log's own query (the hub's public surface does not carry it yet).
-import { aggregateDeviceTelemetry, type ReadingAggregates } from '../../hub/telemetry-log.js';
+import { aggregateDeviceTelemetry, type ReadingAggregates } from '../../hub/index.js';
 import { notFound } from '../../records/index.js';
 import type { Operation } from '../../webapi/index.js';
 import type { ConnectorDeps } from '../deps.js';
