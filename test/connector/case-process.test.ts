@@ -65,7 +65,7 @@ for (const engine of engines()) {
         return inst && inst._activestageid_value === stage && inst.traversedpath === expectedPath && a.stageid === stage && a.traversedpath === expectedPath
           ? { inst, alert: a }
           : undefined;
-      }, 10000, what);
+      }, 60_000, what);
     const moveAlert = (id: string, stage: string) => c.api.update({ collection: 'msdyn_iotalerts', key: id, data: { stageid: stage } });
     const moveInstance = (id: string, stage: string) =>
       c.api.update({ collection: 'msdyn_iottocaseprocesses', key: id, data: { 'activestageid@odata.bind': `/processstages(${stage})` } });
@@ -108,7 +108,7 @@ for (const engine of engines()) {
       const { inst, alert: view } = await eventually(async () => {
         const r = await atStage(a, CREATE_CASE, path(CREATED, CREATE_CASE));
         return r.alert._msdyn_case_value && r.inst._bpf_incidentid_value ? r : undefined;
-      }, 10000, 'case created');
+      }, 60_000, 'case created');
       assert.equal(inst._bpf_incidentid_value, view._msdyn_case_value);
       const incident = await retrieve(c, 'incidents', view._msdyn_case_value!, ['caseorigincode', '_customerid_value', '_msdyn_iotalert_value']);
       assert.equal(incident['caseorigincode'], 700610000);
@@ -149,7 +149,7 @@ for (const engine of engines()) {
       await rejectsWith(moveAlert(orphan, IDENTIFY), 400, /to stage 'Identify': create the case first/);
       // The action with a customer makes the case; then Identify is allowed.
       await c.api.callAction({ collection: 'msdyn_iotalerts', key: orphan, actionName: ACTION, action: { CustomerId: await account() } });
-      await eventually(async () => ((await instancesOf(orphan))[0]?._bpf_incidentid_value ? true : undefined), 10000, 'instance linked to the case');
+      await eventually(async () => ((await instancesOf(orphan))[0]?._bpf_incidentid_value ? true : undefined), 60_000, 'instance linked to the case');
       await moveAlert(orphan, IDENTIFY);
       await atStage(orphan, IDENTIFY, path(CREATED, CREATE_CASE, IDENTIFY));
       await rejectsWith(moveAlert(orphan, CREATED), 400, /back to stage 'Created': it has a case/);
@@ -183,7 +183,7 @@ for (const engine of engines()) {
         const [inst] = await eventually(async () => {
           const list = await instancesOf(id);
           return list.length > 0 && (await readAlert(id)).stageid === CREATED ? list : undefined;
-        }, 10000, 'process started');
+        }, 60_000, 'process started');
         assert.equal(inst!._activestageid_value, CREATED);
       }
       // With If-Match a stale version is still refused.
@@ -203,7 +203,7 @@ for (const engine of engines()) {
       const done = await eventually(async () => {
         const [inst] = await instancesOf(parent);
         return inst && inst.statecode === 1 ? inst : undefined;
-      }, 10000, 'process finished');
+      }, 60_000, 'process finished');
       assert.equal(done.statuscode, 2, 'Finished');
       assert.equal(done._activestageid_value, RESOLVE);
       assert.equal(done.traversedpath, full);
@@ -211,7 +211,7 @@ for (const engine of engines()) {
         const a = await eventually(async () => {
           const v = await readAlert(id);
           return v.statecode === 1 ? v : undefined;
-        }, 10000, 'alert deactivated');
+        }, 60_000, 'alert deactivated');
         assert.equal(a.statuscode, 2);
       }
       const p = await readAlert(parent);
@@ -246,11 +246,11 @@ for (const engine of engines()) {
         await eventually(async () => {
           const r = await client.retrieveAll<Instance>({ collection: 'msdyn_iottocaseprocesses', filter: `_bpf_msdyn_iotalertid_value eq ${silent}` });
           return r.value[0]?._activestageid_value === CREATED ? true : undefined;
-        }, 10000, 'process started for the silent alert');
+        }, 60_000, 'process started for the silent alert');
         const finished = await eventually(async () => {
           const a = await client.retrieve<Record<string, unknown>>({ collection: 'msdyn_iotalerts', key: resolvedAlert, select: ['statecode', 'stageid'] });
           return a['statecode'] === 1 ? a : undefined;
-        }, 10000, 'alert of the resolved case deactivated');
+        }, 60_000, 'alert of the resolved case deactivated');
         assert.equal(finished['stageid'], RESOLVE);
       } finally {
         await srv.stop();
