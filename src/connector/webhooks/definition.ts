@@ -25,6 +25,8 @@ export interface WebhookDefinition {
   readonly table: string;
   readonly messages: ReadonlySet<Message>;
   readonly filter?: string;
+  /** When the webhook was created (ms): it receives the events that occur from then on. */
+  readonly createdOn: number;
 }
 
 function invalid(column: string, why: string): never {
@@ -85,7 +87,7 @@ export function toDefinition(row: Row): WebhookDefinition | undefined {
   const table = typeof row['ccs_table'] === 'string' ? row['ccs_table'].trim().toLowerCase() : '';
   if (!messages || table === '') return undefined;
   const filter = typeof row['ccs_filter'] === 'string' && row['ccs_filter'].trim() !== '' ? row['ccs_filter'].trim() : undefined;
-  return { id: String(row[WEBHOOK_ID]), name: String(row['ccs_name']), table, messages, ...(filter ? { filter } : {}) };
+  return { id: String(row[WEBHOOK_ID]), name: String(row['ccs_name']), table, messages, createdOn: Number(row['createdon'] ?? 0), ...(filter ? { filter } : {}) };
 }
 
 /** `sha256=<hex>`: the HMAC-SHA256 of the exact body bytes with the webhook's secret. */

@@ -98,7 +98,8 @@ export class Dispatcher {
   /** Writes the event's deliveries; resolves to how many were new. */
   async #dispatch(e: DurableRecordEvent): Promise<number> {
     const message = MESSAGE_OF[e.type];
-    const hooks = this.#webhooks.filter((w) => w.table === e.table && w.messages.has(message));
+    // A replayed event (after a restart or a lease change) goes only to webhooks that existed when it occurred.
+    const hooks = this.#webhooks.filter((w) => w.table === e.table && w.messages.has(message) && w.createdOn <= e.occurredOn);
     if (hooks.length === 0) return 0;
     const occurredOn = e.occurredOn;
     const { records, system } = this.deps;
