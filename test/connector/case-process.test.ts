@@ -150,6 +150,9 @@ for (const engine of engines()) {
       // The action with a customer makes the case; then Identify is allowed.
       await c.api.callAction({ collection: 'msdyn_iotalerts', key: orphan, actionName: ACTION, action: { CustomerId: await account() } });
       await eventually(async () => ((await instancesOf(orphan))[0]?._bpf_incidentid_value ? true : undefined), 60_000, 'instance linked to the case');
+      // The process's own bookkeeping for the new case settles (alert and instance at Create Case) before the move.
+      await eventually(async () => ((await readAlert(orphan))._msdyn_case_value ? true : undefined), 60_000, 'alert linked to the case');
+      await atStage(orphan, CREATE_CASE, path(CREATED, CREATE_CASE));
       await moveAlert(orphan, IDENTIFY);
       await atStage(orphan, IDENTIFY, path(CREATED, CREATE_CASE, IDENTIFY));
       await rejectsWith(moveAlert(orphan, CREATED), 400, /back to stage 'Created': it has a case/);
