@@ -107,6 +107,11 @@ export interface ConsumeOptions {
 
 export interface RecordEventConsumer {
   readonly name: string;
+  /**
+   * Resolves once the consumer has its checkpoint (at once for a name seen before): events committed after that
+   * are handed to it, wherever they are written.
+   */
+  readonly ready: Promise<void>;
   /** Stops after the batch in hand, writes the checkpoint and releases the lease for another process to take. */
   stop(): Promise<void>;
 }
@@ -321,6 +326,9 @@ export class RecordEventLog {
 /** One named consumer in this process: stands by for the lease, then follows the log from its checkpoint. */
 class Consumer implements RecordEventConsumer {
   readonly registered: Promise<void>;
+  get ready(): Promise<void> {
+    return this.registered;
+  }
   readonly #log: Logger;
   #position = 0;
   #persisted = 0;

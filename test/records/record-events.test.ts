@@ -68,13 +68,14 @@ function passed(store: Store, consumers: readonly string[], seq: number): Promis
   }, `checkpoints of ${consumers.join(', ')} past ${seq}`);
 }
 
-/** A consumer that records what it gets. */
-function probe(records: TestServer['app']['records'], name: string, handle?: (events: readonly DurableRecordEvent[]) => Promise<void>): { got: DurableRecordEvent[]; consumer: RecordEventConsumer } {
+/** A consumer that records what it gets, once it has its checkpoint (it sees every event written after). */
+async function probe(records: TestServer['app']['records'], name: string, handle?: (events: readonly DurableRecordEvent[]) => Promise<void>): Promise<{ got: DurableRecordEvent[]; consumer: RecordEventConsumer }> {
   const got: DurableRecordEvent[] = [];
   const consumer = records.consume(name, async (events) => {
     if (handle) await handle(events);
     got.push(...events);
   });
+  await consumer.ready;
   return { got, consumer };
 }
 
@@ -122,7 +123,7 @@ for (const engine of engines()) {
     after(() => srv.stop());
 
     test('every write stores its event in its own transaction; a consumer gets them in commit order once committed', async () => {
-      const { got, consumer } = probe(srv.app.records, 'order');
+      const { got, consumer } = await probe(srv.app.records, 'order');
       const { UserId } = await json<{ UserId: string }>(await srv.fetch('WhoAmI'), 200);
       const account = await createAccount(srv, { name: 'Outbox One' });
       await json(await srv.fetch(`accounts(${account})`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Outbox One renamed' }) }), 204);
@@ -175,7 +176,7 @@ for (const engine of engines()) {
     test('a failing handler gets the same events again, in order, until it succeeds', async () => {
       let calls = 0;
       const attempts: number[][] = [];
-      const { got, consumer } = probe(srv.app.records, 'flaky', async (events) => {
+      const { got, consumer } = await probe(srv.app.records, 'flaky', async (events) => {
         attempts.push(events.map((e) => e.sequence));
         if (++calls <= 2) throw new Error('endpoint down');
       });
@@ -191,14 +192,14 @@ for (const engine of engines()) {
     });
 
     test('bad use: a second consumer of a name in one process is refused; the log is not in the Web API', async () => {
-      const { consumer } = probe(srv.app.records, 'twice');
+      const { consumer } = await probe(srv.app.records, 'twice');
       assert.throws(() => srv.app.records.consume('twice', async () => undefined), /A record event consumer named 'twice' is already registered in this process\./);
       await consumer.stop();
       const res = await srv.fetch('ccs_recordevents');
       assert.equal(res.status, 404);
       assert.match(await res.text(), /Resource not found for the segment 'ccs_recordevents'/);
       // The server keeps serving, and the name is free again.
-      const again = probe(srv.app.records, 'twice');
+      const again = await probe(srv.app.records, 'twice');
       await createAccount(srv, { name: 'Still serving' });
       await srv.app.records.events!.retire('twice');
     });
@@ -207,31 +208,35 @@ for (const engine of engines()) {
       let open: () => void = () => undefined;
       const gate = new Promise<void>((resolve) => (open = resolve));
       // A consumer that is behind: what it has not handled stays.
-      const laggard = probe(srv.app.records, 'laggard', () => gate);
-      const held = [await createAccount(srv, { name: 'Prune 1' }), await createAccount(srv, { name: 'Prune 2' })];
-      const heldSeqs = (await rows(store, 'ccs_recordevent', isIn('recordid', held))).map((r) => Number(r['seq']));
-      await passed(store, ['workflows', 'webhooks'], Math.max(...heldSeqs));
-      offset += 2 * DAY;
-      const events = srv.app.records.events!;
-      assert.ok((await events.prune()) > 0, 'older events all consumers passed are deleted');
-      const left = (await rows(store, 'ccs_recordevent')).map((r) => Number(r['seq']));
-      assert.ok(heldSeqs.every((s) => left.includes(s)), 'events the laggard has not passed stay');
-      assert.ok(left[0]! <= Math.min(...heldSeqs));
+      await probe(srv.app.records, 'laggard', () => gate);
+      try {
+        const held = [await createAccount(srv, { name: 'Prune 1' }), await createAccount(srv, { name: 'Prune 2' })];
+        const heldSeqs = (await rows(store, 'ccs_recordevent', isIn('recordid', held))).map((r) => Number(r['seq']));
+        await passed(store, ['workflows', 'webhooks'], Math.max(...heldSeqs));
+        offset += 2 * DAY;
+        const events = srv.app.records.events!;
+        assert.ok((await events.prune()) > 0, 'older events all consumers passed are deleted');
+        const left = (await rows(store, 'ccs_recordevent')).map((r) => Number(r['seq']));
+        assert.ok(heldSeqs.every((s) => left.includes(s)), 'events the laggard has not passed stay');
+        assert.ok(left[0]! <= Math.min(...heldSeqs));
 
-      open();
-      const last = left[left.length - 1]!;
-      await passed(store, ['laggard', 'workflows', 'webhooks'], last);
-      await events.prune();
-      assert.deepEqual((await rows(store, 'ccs_recordevent')).map((r) => Number(r['seq'])), [last], 'only the newest event is left');
+        open();
+        const last = left[left.length - 1]!;
+        await passed(store, ['laggard', 'workflows', 'webhooks'], last);
+        await events.prune();
+        assert.deepEqual((await rows(store, 'ccs_recordevent')).map((r) => Number(r['seq'])), [last], 'only the newest event is left');
 
-      // New events are numbered after it, and are kept while younger than the retention even once passed.
-      const fresh = [await createAccount(srv, { name: 'Prune 3' }), await createAccount(srv, { name: 'Prune 4' })];
-      const freshSeqs = (await rows(store, 'ccs_recordevent', isIn('recordid', fresh))).map((r) => Number(r['seq']));
-      assert.deepEqual(freshSeqs, [last + 1, last + 2]);
-      await passed(store, ['laggard', 'workflows', 'webhooks'], last + 2);
-      assert.equal(await events.prune(), 1, 'the old newest event goes, the young ones stay');
-      assert.deepEqual((await rows(store, 'ccs_recordevent')).map((r) => Number(r['seq'])), freshSeqs);
-      await srv.app.records.events!.retire('laggard');
+        // New events are numbered after it, and are kept while younger than the retention even once passed.
+        const fresh = [await createAccount(srv, { name: 'Prune 3' }), await createAccount(srv, { name: 'Prune 4' })];
+        const freshSeqs = (await rows(store, 'ccs_recordevent', isIn('recordid', fresh))).map((r) => Number(r['seq']));
+        assert.ok(freshSeqs[0]! > last && freshSeqs[1]! > freshSeqs[0]!, `numbered after the newest: ${freshSeqs.join(', ')} after ${last}`);
+        await passed(store, ['laggard', 'workflows', 'webhooks'], freshSeqs[1]!);
+        assert.equal(await events.prune(), 1, 'the old newest event goes, the young ones stay');
+        assert.deepEqual((await rows(store, 'ccs_recordevent')).map((r) => Number(r['seq'])), freshSeqs);
+      } finally {
+        open();
+        await srv.app.records.events!.retire('laggard');
+      }
     });
   });
 
@@ -401,10 +406,10 @@ for (const engine of engines()) {
     });
 
     test('an event written on one node is consumed once, by the lease holder; a clean stop hands the lease over', { timeout: 120_000 }, async () => {
-      const onA = probe(a.app.records, 'probe');
+      const onA = await probe(a.app.records, 'probe');
       // A registered it first, so A holds its lease.
       await until(async () => ((await rows(store, 'ccs_recordeventconsumer', eq('name', 'probe')))[0]?.['owner'] ? true : undefined), 'the probe lease on A');
-      const onB = probe(b.app.records, 'probe');
+      const onB = await probe(b.app.records, 'probe');
       const viaB = { fetch: (path: string, init?: RequestInit) => b.webApi(path, init) };
       await json(await b.webApi('workflows', {
         method: 'POST',

@@ -79,11 +79,6 @@ export class SqlCompiler {
     return { text, params };
   }
 
-  /** The highest value of a column (null for an empty table): the last number of a log (`Transaction.appendLog`). */
-  max(table: string, column: string): CompiledSql {
-    return { text: `SELECT MAX(${quote(column)}) AS n FROM ${quote(table)}`, params: [] };
-  }
-
   count(table: string, where?: Condition): CompiledSql {
     const params: StoreValue[] = [];
     let text = `SELECT COUNT(*) AS n FROM ${quote(table)} t0`;

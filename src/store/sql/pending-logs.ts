@@ -38,10 +38,4 @@ export class PendingLogs {
     this.#logs.clear();
     return out;
   }
-
-  /** Numbers a log's rows after `last`, the highest number already in its table (null when it is empty). */
-  static number(log: PendingLog | LogAppend, last: unknown): void {
-    let n = last === null || last === undefined ? 0 : Number(last);
-    for (const row of log.rows) row[log.column] = ++n;
-  }
 }

@@ -66,6 +66,14 @@ class Connection {
       translate(e);
     }
   }
+  /** Runs an INSERT; resolves to the rowid SQLite gave the row. */
+  insertRowid(sql: CompiledSql): number {
+    try {
+      return Number(this.prepare(sql.text).run(...sql.params).lastInsertRowid);
+    } catch (e) {
+      translate(e);
+    }
+  }
 }
 
 /**
@@ -182,10 +190,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Numbers log rows after the highest number and inserts them: inside a write transaction, which holds the lock. */
+  /**
+   * Inserts log rows inside a write transaction, which holds the lock. The number column is the table's INTEGER
+   * PRIMARY KEY, that is its rowid: left out, SQLite gives each row the highest one plus one.
+   */
   #appendNow(log: PendingLog | LogAppend): void {
-    PendingLogs.number(log, this.#writer.all(this.#compiler.max(log.table, log.column))[0]?.['n']);
-    this.#insertEach(log.table, log.rows);
+    for (const row of log.rows) {
+      const { [log.column]: _, ...rest } = row;
+      row[log.column] = this.#writer.insertRowid(this.#compiler.insert(log.table, rest));
+    }
   }
 
   /**
