@@ -4,11 +4,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect as natsConnect } from '@nats-io/transport-node';
 import mqtt, { type MqttClient } from 'mqtt';
 import { createStore, PostgresStore, type Store } from '../../src/store/index.js';
 import { createRecord, registerDevice, spawnServer, type ServerProcess } from './server-process.js';
+import { deleteTestStream, testBusPrefix } from '../helpers/buses.js';
 
 /**
  * Crash safety of the whole program: `kill -9` during a QoS 1 burst from several MQTT.js devices over TLS, restart on
@@ -57,19 +56,11 @@ function variants(): Variant[] {
         return u.toString();
       },
       bus: () => {
-        const prefix = `ccs_test_${randomBytes(6).toString('hex')}`;
+        const prefix = testBusPrefix();
         return {
           url: nats,
           args: ['--bus-prefix', prefix],
-          async cleanup() {
-            const nc = await natsConnect({ servers: nats });
-            try {
-              const jsm = await jetstreamManager(nc);
-              await jsm.streams.delete(prefix.toUpperCase()).catch(() => false);
-            } finally {
-              await nc.close();
-            }
-          },
+          cleanup: () => deleteTestStream(nats, prefix),
         };
       },
     });

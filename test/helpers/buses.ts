@@ -47,7 +47,7 @@ export function buses(): BusEngine[] {
       name: 'nats',
       networked: true,
       open() {
-        const prefix = `ccs_test_${randomBytes(6).toString('hex')}`;
+        const prefix = testBusPrefix();
         const made: Bus[] = [];
         return {
           async connect(opts = {}) {
@@ -58,17 +58,27 @@ export function buses(): BusEngine[] {
           },
           async cleanup() {
             await Promise.allSettled(made.map((b) => b.close()));
-            const nc = await connect({ servers: url });
-            try {
-              const jsm = await jetstreamManager(nc);
-              await jsm.streams.delete(prefix.toUpperCase()).catch(() => false);
-            } finally {
-              await nc.close();
-            }
+            await deleteTestStream(url, prefix);
           },
         };
       },
     });
   }
   return list;
+}
+
+/** A bus prefix (`--bus-prefix`) of its own, so that test runs share one NATS server without meeting. */
+export function testBusPrefix(): string {
+  return `ccs_test_${randomBytes(6).toString('hex')}`;
+}
+
+/** Deletes the JetStream stream a test's bus prefix created. */
+export async function deleteTestStream(url: string, prefix: string): Promise<void> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(prefix.toUpperCase()).catch(() => false);
+  } finally {
+    await nc.close();
+  }
 }

@@ -1,15 +1,14 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect as natsConnect } from '@nats-io/transport-node';
 import { createApp, type App, type StartInfo } from '../../src/app.js';
 import { createMemoryBusNetwork, createNatsBus, type Bus } from '../../src/bus/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { ensureTlsMaterial } from '../../src/hub/index.js';
 import { PostgresStore } from '../../src/store/index.js';
+import { deleteTestStream, testBusPrefix } from '../helpers/buses.js';
 
 // Requests to the nodes go to localhost: a proxy configured for the machine must not take them.
 for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY']) delete process.env[k];
@@ -49,7 +48,7 @@ export function sharedBuses(): (() => SharedBus)[] {
   const url = process.env['CCS_TEST_NATS_URL'];
   if (url) {
     list.push(() => {
-      const prefix = `ccs_test_${randomBytes(6).toString('hex')}`;
+      const prefix = testBusPrefix();
       const made: Bus[] = [];
       return {
         name: 'nats',
@@ -60,13 +59,7 @@ export function sharedBuses(): (() => SharedBus)[] {
         },
         async cleanup() {
           await Promise.allSettled(made.map((b) => b.close()));
-          const nc = await natsConnect({ servers: url });
-          try {
-            const jsm = await jetstreamManager(nc);
-            await jsm.streams.delete(prefix.toUpperCase()).catch(() => false);
-          } finally {
-            await nc.close();
-          }
+          await deleteTestStream(url, prefix);
         },
       };
     });
