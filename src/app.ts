@@ -140,7 +140,8 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const stopCommandSync = writesRecords ? startCommandSync({ hub, records, system, log, clock }) : idle;
   const stopTwinSync = writesRecords ? startTwinSync({ hub, records, system, log }) : idle;
   registerRuleValidation(records);
-  const pipeline = createAlertPipeline({ store, records, system, hub, bus, clock, log, metrics });
+  // Rules workers share the devices by partition; in scale-out a worker is known by its node id.
+  const pipeline = createAlertPipeline({ store, records, system, hub, bus, clock, log, metrics, workerId: cluster?.nodeId });
   let tlsMaterial: TlsMaterial | undefined;
   const tls = () =>
     (tlsMaterial ??= ensureTlsMaterial({ dataDir: config.dataDir, hostNames: [config.hubHostName], certFile: config.tlsCert, keyFile: config.tlsKey, clock }));

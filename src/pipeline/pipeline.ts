@@ -1,14 +1,16 @@
-import type { Bus, Subscription } from '../bus/index.js';
-import type { Hub, TelemetryRecord } from '../hub/index.js';
+import { BusNoResponderError, subjectToken, type Bus, type Subscription } from '../bus/index.js';
+import { DuplicateKeyError } from '../errors/index.js';
+import { createNodeId, type Hub, type TelemetryRecord } from '../hub/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { RecordContext, RecordsService } from '../records/index.js';
 import { restoreState, type DeviceState, type Evaluation, type Firing } from '../rules/index.js';
 import type { Row, Store } from '../store/index.js';
 import { createAlertWriter } from './alert-writer.js';
-import { eq } from '../store/index.js';
+import { and, compare, eq, isIn, isNull, ne, or } from '../store/index.js';
 import { createDeviceDirectory, type DeviceInfo } from './device-directory.js';
+import { partitionOfDevice, partitionsOf, RULE_PARTITIONS } from './partitions.js';
 import { createRuleLoader } from './rule-loader.js';
-import { RULE_STATE_TABLE, WATERMARK_KEY } from './tables.js';
+import { RULE_STATE_TABLE, RULE_WATERMARK_TABLE, RULE_WORKER_TABLE, WATERMARK_KEY } from './tables.js';
 
 export interface AlertPipelineDeps {
   readonly store: Store;
@@ -26,6 +28,15 @@ export interface AlertPipelineDeps {
   readonly checkpointMs?: number;
   /** Readings (and ticks) of different devices evaluated and written at once; default 16. */
   readonly concurrency?: number;
+  /**
+   * This worker's id among the rules workers sharing the device partitions (the cluster node id in scale-out);
+   * unique per running process. Default: a new random one.
+   */
+  readonly workerId?: string;
+  /** How often the worker writes its heartbeat and takes or hands over partitions; default 3000 ms. */
+  readonly heartbeatMs?: number;
+  /** A worker whose heartbeat is older than this is presumed gone and its partitions are taken; default 15000 ms. */
+  readonly staleMs?: number;
 }
 
 export interface AlertPipeline {
@@ -37,6 +48,17 @@ export interface AlertPipeline {
   tick(): Promise<void>;
   /** Writes changed device states now (what the timer does every `checkpointMs`). */
   checkpoint(): Promise<void>;
+  /** Writes this worker's heartbeat and takes or hands over partitions now (what the timer does every `heartbeatMs`). */
+  heartbeat(): Promise<void>;
+  /** This worker's id in `ccs_ruleworker` and `ccs_rulewatermark`. */
+  readonly workerId: string;
+  /** The partitions this worker holds now, ascending. */
+  partitions(): number[];
+  /**
+   * Stops at once as a process that dies would: no catch-up, no checkpoint, and its worker row and partitions are
+   * left behind for the other workers to take. For tests of takeover; `stop()` afterwards does nothing more.
+   */
+  crash(): Promise<void>;
 }
 
 /**
@@ -108,6 +130,10 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
   const latencySeconds = m?.histogram('ccs_pipeline_reading_to_alert_seconds', 'From the hub enqueuing a reading to its alert being created.', LATENCY_BUCKETS);
   const rulesGauge = m?.gauge('ccs_pipeline_active_rules', 'Active IoT rules loaded into the evaluator.');
   const devicesGauge = m?.gauge('ccs_pipeline_devices', 'Devices with rule state in memory.');
+  const partitionsGauge = m?.gauge('ccs_pipeline_partitions_owned', `Device partitions (of ${RULE_PARTITIONS}) this rules worker evaluates.`);
+  const workerId = deps.workerId ?? createNodeId();
+  const heartbeatMs = deps.heartbeatMs ?? 3000;
+  const staleMs = deps.staleMs ?? 15_000;
 
   const rules = createRuleLoader({ records, system, log, onLoad: (defs) => rulesGauge?.set(defs.length) });
   const devices = createDeviceDirectory({ records, system });
@@ -120,6 +146,37 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
   let watermark = 0;
   /** Reported properties per device, and whether the evaluator has been given the latest ones. */
   const reported = new Map<string, { doc: Record<string, unknown>; given: boolean }>();
+
+  // Partitions (partitions.ts): this worker evaluates the devices of the partitions it holds, and only those.
+  /** 1 for each partition this worker holds; read for every live record, so an array rather than a set. */
+  const held = new Uint8Array(RULE_PARTITIONS);
+  let heldCount = 0;
+  /** Watermark of each held partition: every record of its devices up to it has been applied. */
+  const marks = new Map<number, number>();
+  /** The partition watermarks as last written, so a checkpoint writes only those that moved. */
+  const writtenMarks = new Map<number, number>();
+  /** The watermark of versions before partitioning: the default of a partition without a row of its own. */
+  let legacyWatermark = 0;
+  const partitionCache = new Map<string, number>();
+  function partitionOf(deviceId: string): number {
+    let p = partitionCache.get(deviceId);
+    if (p === undefined) {
+      p = partitionOfDevice(deviceId);
+      partitionCache.set(deviceId, p);
+    }
+    return p;
+  }
+  const owns = (deviceId: string): boolean => held[partitionOf(deviceId)] === 1;
+  const heldList = (): number[] => {
+    const list: number[] = [];
+    for (let p = 0; p < RULE_PARTITIONS; p++) if (held[p] === 1) list.push(p);
+    return list;
+  };
+  /**
+   * Live records received and not yet admitted to a lane: a checkpoint's watermarks stay below them, since records
+   * after them may already be done (handlers of different bus partitions run side by side).
+   */
+  const pending = new Set<TelemetryRecord>();
 
   // Work runs in per-device lanes: one device's readings and ticks one at a time, in order; different devices'
   // concurrently (up to `concurrency` tasks admitted at once), so alert writes to a networked store overlap.
@@ -216,6 +273,8 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
 
   async function apply(rec: TelemetryRecord, source: 'live' | 'replay'): Promise<void> {
     const deviceId = rec.deviceId;
+    // Not (or no longer) this worker's: its partition was handed over while the record waited for its lane.
+    if (!owns(deviceId)) return;
     if (isApplied(applied.get(deviceId), rec)) return; // redelivered, or already replayed
     const evaluator = await rules.current();
     const device = await devices.get(deviceId);
@@ -262,52 +321,127 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     await Promise.all(done);
   }
 
-  /** States as they are between tasks: taken with every lane idle, so each matches the alerts already written. */
-  function snapshot(): Row[] {
-    if (dirty.size === 0) return [];
+  interface Snapshot {
+    readonly rows: Row[];
+    /** Partition watermarks that moved since last written: [partition, sequence]. */
+    readonly marks: [number, number][];
+  }
+
+  /**
+   * States as they are between tasks: taken with every lane idle, so each matches the alerts already written. The
+   * held partitions' watermarks move up to the highest sequence applied, kept below any live record still waiting
+   * for its lane. `force`: the watermarks even when no state changed (a partition about to be handed over).
+   */
+  function snapshot(force = false): Snapshot {
+    if (dirty.size === 0 && !force) return { rows: [], marks: [] };
     const rows: Row[] = [];
     const now = clock();
     for (const deviceId of dirty) {
       const state = states.get(deviceId);
       const last = applied.get(deviceId);
-      if (state) rows.push({ deviceid: deviceId, state: JSON.stringify(state), sequence: last?.sequence ?? 0, enqueuedtime: last?.time ?? null, updatedon: now });
+      if (state) rows.push({ deviceid: deviceId, state: JSON.stringify(state), sequence: last?.sequence ?? 0, enqueuedtime: last?.time ?? null, updatedon: now, partition: partitionOf(deviceId) });
     }
-    rows.push({ deviceid: WATERMARK_KEY, state: null, sequence: watermark, updatedon: now });
     dirty.clear();
-    return rows;
+    let reach = watermark;
+    for (const rec of pending) if (rec.sequence - 1 < reach) reach = rec.sequence - 1;
+    const moved: [number, number][] = [];
+    for (const p of heldList()) {
+      const mark = Math.max(marks.get(p) ?? 0, reach);
+      marks.set(p, mark);
+      if (writtenMarks.get(p) !== mark) moved.push([p, mark]);
+    }
+    return { rows, marks: moved };
   }
 
-  /** Checkpoints one after another: a later snapshot never lands before an earlier one. */
+  /**
+   * Writes a snapshot in one transaction: the partition watermarks first, each only while this worker still holds
+   * the partition (a worker presumed gone must not overwrite the states of the one that took over), then the
+   * states, then the installation watermark (the lowest of all partitions', for older readers and downgrades).
+   * Checkpoints are written one after another: a later snapshot never lands before an earlier one.
+   */
   let writing: Promise<unknown> = Promise.resolve();
-  async function checkpoint(): Promise<void> {
-    const rows = await exclusive(snapshot);
-    if (rows.length === 0) return;
-    const write = writing.then(() =>
+  async function write(snap: Snapshot): Promise<void> {
+    if (snap.rows.length === 0 && snap.marks.length === 0) return;
+    const now = clock();
+    const run = writing.then(() =>
       store.transaction(async (tx) => {
-        for (const row of rows) {
+        const taken = new Set<number>();
+        for (const [partition, sequence] of snap.marks) {
+          const n = await tx.update(RULE_WATERMARK_TABLE.name, { sequence, updatedon: now }, and(eq('partition', partition), eq('workerid', workerId)));
+          if (n === 0) taken.add(partition);
+        }
+        for (const row of snap.rows) {
+          if (taken.has(Number(row['partition']))) continue;
           const { deviceid, ...rest } = row;
           if ((await tx.update(RULE_STATE_TABLE.name, rest, eq('deviceid', deviceid ?? ''))) === 0) await tx.insert(RULE_STATE_TABLE.name, row);
         }
+        if (snap.marks.length === 0) return;
+        const all = await tx.select({ table: RULE_WATERMARK_TABLE.name, columns: ['sequence'] });
+        if (all.length < RULE_PARTITIONS) return;
+        let low = Infinity;
+        for (const r of all) low = Math.min(low, Number(r['sequence'] ?? 0));
+        const row = { deviceid: WATERMARK_KEY, state: null, sequence: low, updatedon: now };
+        if ((await tx.update(RULE_STATE_TABLE.name, { sequence: low, updatedon: now }, eq('deviceid', WATERMARK_KEY))) === 0) await tx.insert(RULE_STATE_TABLE.name, row);
       }),
     );
-    writing = write.catch(() => undefined);
+    writing = run.catch(() => undefined);
     try {
-      await write;
+      await run;
+      for (const [p, mark] of snap.marks) if (held[p] === 1 || writtenMarks.has(p)) writtenMarks.set(p, mark);
     } catch (e) {
       // Written again with the next checkpoint; until then a crash only means a longer replay.
-      for (const row of rows) if (row['deviceid'] !== WATERMARK_KEY && !dirty.has(String(row['deviceid']))) dirty.add(String(row['deviceid']));
+      for (const row of snap.rows) dirty.add(String(row['deviceid']));
       throw e;
     }
   }
 
-  async function restore(): Promise<void> {
-    for (const row of await store.select({ table: RULE_STATE_TABLE.name })) {
+  async function checkpoint(): Promise<void> {
+    await write(await exclusive(() => snapshot()));
+  }
+
+  /** Drops what this worker knows of the devices of `partitions` (run with every lane idle). */
+  function forget(partitions: readonly number[]): void {
+    const gone = new Set(partitions);
+    for (const p of gone) {
+      if (held[p] === 1) heldCount--;
+      held[p] = 0;
+      marks.delete(p);
+      writtenMarks.delete(p);
+    }
+    for (const deviceId of [...applied.keys(), ...states.keys()]) {
+      if (!gone.has(partitionOf(deviceId))) continue;
+      states.delete(deviceId);
+      applied.delete(deviceId);
+      dirty.delete(deviceId);
+    }
+    for (const deviceId of [...reported.keys()]) if (gone.has(partitionOf(deviceId))) reported.delete(deviceId);
+    devicesGauge?.set(states.size);
+    partitionsGauge?.set(heldCount);
+  }
+
+  /** Takes `partitions` with their watermarks (run with every lane idle): live records of their devices are applied from now on. */
+  function take(partitions: ReadonlyMap<number, number>): void {
+    for (const [p, mark] of partitions) {
+      if (held[p] === 0) heldCount++;
+      held[p] = 1;
+      marks.set(p, mark);
+      writtenMarks.set(p, mark);
+    }
+    partitionsGauge?.set(heldCount);
+  }
+
+  /**
+   * Restores the checkpointed states of the devices of `partitions`. Rows of versions before partitioning have no
+   * partition: theirs is computed, and they are marked changed so that the next checkpoint writes it.
+   */
+  async function restore(partitions: ReadonlySet<number>): Promise<void> {
+    const rows = await store.select({ table: RULE_STATE_TABLE.name, where: or(isIn('partition', [...partitions]), isNull('partition')) });
+    for (const row of rows) {
       const deviceId = String(row['deviceid']);
+      if (deviceId === WATERMARK_KEY) continue;
+      const partition = row['partition'] === null || row['partition'] === undefined ? undefined : Number(row['partition']);
+      if (!partitions.has(partition ?? partitionOf(deviceId))) continue;
       const sequence = Number(row['sequence'] ?? 0);
-      if (deviceId === WATERMARK_KEY) {
-        watermark = sequence;
-        continue;
-      }
       let state: DeviceState | undefined;
       try {
         state = restoreState(JSON.parse(String(row['state'])));
@@ -320,19 +454,19 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
       }
       states.set(deviceId, state);
       applied.set(deviceId, { sequence, time: typeof row['enqueuedtime'] === 'number' ? row['enqueuedtime'] : null });
+      if (partition === undefined) dirty.add(deviceId);
     }
     devicesGauge?.set(states.size);
   }
 
   /**
-   * Applies the records of the log after the watermark: all of them, or up to the first one the live subscription
-   * has received (`until()`: from there on live delivery has them, in order), or until `deadline` (epoch ms of
-   * `Date.now()`) has passed. Without a bound, a log that devices keep writing to faster than rules run could be
-   * chased for ever.
+   * Applies the records of held partitions in the log after `after`: all of them, or up to the first one the live
+   * subscription has received (`until()`: from there on live delivery has them, in order), or until `deadline`
+   * (epoch ms of `Date.now()`) has passed. Without a bound, a log that devices keep writing to faster than rules run
+   * could be chased for ever.
    */
-  async function catchUp(bounds: { until?: () => number | undefined; deadline?: number } = {}): Promise<number> {
+  async function catchUp(after: number, bounds: { until?: () => number | undefined; deadline?: number } = {}): Promise<number> {
     let n = 0;
-    let after = watermark;
     let failure: unknown;
     const onError = (e: unknown) => (failure ??= e);
     try {
@@ -344,8 +478,9 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
           if (until !== undefined && rec.sequence >= until) return n;
           if (bounds.deadline !== undefined && Date.now() > bounds.deadline) return n;
           if (failure !== undefined) return n;
-          await enqueue(rec.deviceId, () => apply(rec, 'replay'), onError);
           after = rec.sequence;
+          if (!owns(rec.deviceId)) continue;
+          await enqueue(rec.deviceId, () => apply(rec, 'replay'), onError);
           n++;
         }
       }
@@ -355,36 +490,210 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     }
   }
 
+  /**
+   * Applies the records of the devices of `partitions` in the log after `after`, to its end, one after another (it
+   * runs in an exclusive section, where lanes admit nothing). Live records of those devices wait meanwhile and are
+   * recognised as applied afterwards.
+   */
+  async function replayTaken(partitions: ReadonlySet<number>, after: number): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const page = await hub.readTelemetry({ afterSequence: after, limit: REPLAY_PAGE });
+      if (page.length === 0) return n;
+      for (const rec of page) {
+        after = rec.sequence;
+        if (!partitions.has(partitionOf(rec.deviceId))) continue;
+        await apply(rec, 'replay');
+        n++;
+      }
+    }
+  }
+
+  const workerSubject = `rules.worker.${subjectToken(workerId)}`;
+  let responder: Subscription | undefined;
+
+  /**
+   * Whether another worker's process is gone: nothing answers on its subject (the bus says so at once), though its
+   * row is still fresh (a process killed a moment ago). A worker that does not answer in time is presumed alive:
+   * only its heartbeat decides then.
+   */
+  async function isGone(id: string): Promise<boolean> {
+    try {
+      await bus.request(`rules.worker.${subjectToken(id)}`, null, { timeoutMs: 2000 });
+      return false;
+    } catch (e) {
+      return e instanceof BusNoResponderError;
+    }
+  }
+
+  /**
+   * One heartbeat: writes this worker's row, removes the rows of workers that are gone, computes the partitions this
+   * worker should own among the live ones, hands over those it should no longer (checkpoint, forget, release), and
+   * takes those that no live worker holds (compare-and-set on the holder, then restore and replay). A partition
+   * another live worker still holds is taken at a later heartbeat, once that worker has handed it over, so one
+   * device is never evaluated by two workers at once.
+   */
+  async function rebalance(phase: 'start' | 'run', firstLive?: () => number | undefined): Promise<void> {
+    const now = clock();
+    if ((await store.update(RULE_WORKER_TABLE.name, { heartbeat: now }, eq('workerid', workerId))) === 0) {
+      try {
+        await store.insert(RULE_WORKER_TABLE.name, { workerid: workerId, heartbeat: now, startedon: now });
+      } catch (e) {
+        if (!(e instanceof DuplicateKeyError)) throw e;
+      }
+    }
+    await store.delete(RULE_WORKER_TABLE.name, and(compare('heartbeat', 'lt', now - staleMs), ne('workerid', workerId)));
+    const live = new Set<string>([workerId]);
+    for (const r of await store.select({ table: RULE_WORKER_TABLE.name, columns: ['workerid', 'heartbeat'] })) {
+      const id = String(r['workerid']);
+      if (id === workerId) continue;
+      if (await isGone(id)) {
+        await store.delete(RULE_WORKER_TABLE.name, and(eq('workerid', id), eq('heartbeat', r['heartbeat'] ?? null)));
+        log.warn({ worker: id }, 'a rules worker stopped without leaving; taking its share of the devices');
+        continue;
+      }
+      live.add(id);
+    }
+    const desired = new Set(partitionsOf(workerId, live));
+    const rows = new Map<number, Row>();
+    for (const r of await store.select({ table: RULE_WATERMARK_TABLE.name })) rows.set(Number(r['partition']), r);
+
+    // Taken by another worker while this one was presumed gone: its states win, this worker's are dropped unsaved.
+    const lostUnsaved = heldList().filter((p) => rows.get(p)?.['workerid'] !== workerId);
+    if (lostUnsaved.length > 0) {
+      await exclusive(() => forget(lostUnsaved));
+      log.warn({ partitions: lostUnsaved.length }, 'rules partitions were taken over by another worker while this one was presumed gone');
+    }
+    const lost = heldList().filter((p) => !desired.has(p));
+    if (lost.length > 0) {
+      const snap = await exclusive(() => {
+        const s = snapshot(true);
+        forget(lost);
+        return s;
+      });
+      // Released only once written: the next holder restores these states and replays after these watermarks.
+      await write(snap);
+      log.info({ partitions: lost.length, worker: workerId }, 'rules worker handed over partitions');
+    }
+    // Held in the store but not here (handed over just now, or a hand-over or take that failed earlier): released.
+    const stray = [...rows.values()].filter((r) => r['workerid'] === workerId && held[Number(r['partition'])] === 0 && !desired.has(Number(r['partition'])));
+    if (stray.length > 0 || lost.length > 0) {
+      const release = [...new Set([...lost, ...stray.map((r) => Number(r['partition']))])];
+      await store.update(RULE_WATERMARK_TABLE.name, { workerid: null, updatedon: clock() }, and(isIn('partition', release), eq('workerid', workerId)));
+    }
+
+    const claimed: number[] = [];
+    for (const p of desired) {
+      if (held[p] === 1) continue;
+      const r = rows.get(p);
+      if (r === undefined) {
+        try {
+          await store.insert(RULE_WATERMARK_TABLE.name, { partition: p, sequence: legacyWatermark, workerid: workerId, updatedon: now });
+          claimed.push(p);
+        } catch (e) {
+          if (!(e instanceof DuplicateKeyError)) throw e; // another worker made it meanwhile: next heartbeat
+        }
+        continue;
+      }
+      const holder = r['workerid'] === null || r['workerid'] === undefined ? null : String(r['workerid']);
+      if (holder !== null && holder !== workerId && live.has(holder)) continue; // not handed over yet
+      if (holder === workerId || (await store.update(RULE_WATERMARK_TABLE.name, { workerid: workerId, updatedon: now }, and(eq('partition', p), eq('workerid', holder)))) === 1) {
+        claimed.push(p);
+      }
+    }
+    if (claimed.length === 0) return;
+    // Read again after the compare-and-set: the watermark the previous holder wrote before releasing.
+    const gained = new Map<number, number>();
+    for (const r of await store.select({ table: RULE_WATERMARK_TABLE.name, where: and(isIn('partition', claimed), eq('workerid', workerId)) })) {
+      gained.set(Number(r['partition']), Number(r['sequence'] ?? 0));
+    }
+    if (gained.size === 0) return;
+    const parts = new Set(gained.keys());
+    const from = Math.min(...gained.values());
+    let replayed = 0;
+    if (phase === 'start') {
+      // Live records wait until the start is done: the replay runs in the lanes, up to the first of them.
+      await exclusive(async () => {
+        take(gained);
+        await restore(parts);
+      });
+      replayed = await catchUp(from, { until: firstLive });
+    } else {
+      replayed = await exclusive(async () => {
+        take(gained);
+        try {
+          await restore(parts);
+          return await replayTaken(parts, from);
+        } catch (e) {
+          forget([...parts]); // taken again at the next heartbeat (the row still names this worker)
+          throw e;
+        }
+      });
+    }
+    log.info({ partitions: parts.size, held: heldCount, replayed, worker: workerId }, 'rules worker took partitions');
+  }
+
+  /** Heartbeats one after another (the timer's and explicit ones). */
+  let beating: Promise<unknown> = Promise.resolve();
+  function heartbeat(phase: 'start' | 'run' = 'run', firstLive?: () => number | undefined): Promise<void> {
+    const run = beating.then(() => rebalance(phase, firstLive));
+    beating = run.catch(() => undefined);
+    return run;
+  }
+
   let subscription: Subscription | undefined;
   let timers: NodeJS.Timeout[] = [];
   let started = false;
 
+  async function halt(): Promise<void> {
+    started = false;
+    for (const t of timers) clearInterval(t);
+    timers = [];
+    await subscription?.unsubscribe();
+    subscription = undefined;
+    await responder?.unsubscribe();
+    responder = undefined;
+  }
+
   return {
     tick,
     checkpoint,
+    workerId,
+    heartbeat: () => heartbeat('run'),
+    partitions: heldList,
 
     async start() {
       if (started) return;
       started = true;
-      await store.syncSchema([RULE_STATE_TABLE]);
+      await store.syncSchema([RULE_STATE_TABLE, RULE_WORKER_TABLE, RULE_WATERMARK_TABLE]);
+      const [legacy] = await store.select({ table: RULE_STATE_TABLE.name, where: eq('deviceid', WATERMARK_KEY), limit: 1 });
+      legacyWatermark = Number(legacy?.['sequence'] ?? 0);
+      // Answers "are you there" from other workers, so that a worker that died is replaced at once, not after staleMs.
+      responder = bus.respond(workerSubject, () => true);
+      await responder.ready;
       let open!: () => void;
       const ready = new Promise<void>((resolve) => (open = resolve));
       /** The first record live delivery brought: the replay stops there. */
       let firstLive: number | undefined;
       // Subscribed before the replay so that nothing published meanwhile is missed; handled after it. The handler
       // returns once its reading is admitted to its device's lane: the bus's back-pressure, without waiting for
-      // the alert writes of one device to let other devices' readings in.
+      // the alert writes of one device to let other devices' readings in. Records of devices in partitions other
+      // workers hold are dropped here, uncounted.
       subscription = bus.subscribe('telemetry.>', async (payload) => {
         const rec = payload as TelemetryRecord;
         firstLive ??= rec.sequence;
-        await ready;
-        await enqueue(rec.deviceId, () => apply(rec, 'live'), (e) => log.error({ err: e, deviceId: rec.deviceId, sequence: rec.sequence }, 'rules pipeline could not evaluate a reading'));
+        pending.add(rec);
+        try {
+          await ready;
+          if (!owns(rec.deviceId)) return;
+          await enqueue(rec.deviceId, () => apply(rec, 'live'), (e) => log.error({ err: e, deviceId: rec.deviceId, sequence: rec.sequence }, 'rules pipeline could not evaluate a reading'));
+        } finally {
+          pending.delete(rec);
+        }
       });
       await subscription.ready;
       try {
-        await exclusive(restore);
-        const replayed = await catchUp({ until: () => firstLive });
-        if (replayed > 0) log.info({ replayed, devices: states.size }, 'rules pipeline replayed telemetry after its checkpoint');
+        await heartbeat('start', () => firstLive);
         await tick();
         await checkpoint();
       } finally {
@@ -406,6 +715,7 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
       };
       every(deps.tickMs ?? 1000, 'tick', tick);
       every(deps.checkpointMs ?? 5000, 'checkpoint', checkpoint);
+      every(heartbeatMs, 'heartbeat', () => heartbeat('run'));
     },
 
     async stop() {
@@ -413,21 +723,36 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
       rules.close();
       devices.close();
       if (!started) return;
-      started = false;
-      for (const t of timers) clearInterval(t);
-      timers = [];
-      await subscription?.unsubscribe();
-      subscription = undefined;
+      await halt();
+      await beating;
       // What the bus still held is in the log: apply it now rather than on the next start, for a while (hubs of
       // other processes may still be writing). A failure here must not keep the app from stopping: the next start
       // replays from the last checkpoint anyway.
       try {
         await drained();
-        await catchUp({ deadline: Date.now() + STOP_CATCH_UP_MS });
+        if (heldCount > 0) {
+          let from = Infinity;
+          for (const mark of marks.values()) from = Math.min(from, mark);
+          await catchUp(Math.max(from, watermark), { deadline: Date.now() + STOP_CATCH_UP_MS });
+        }
         await checkpoint();
+        // Then the partitions are free for the other workers' next heartbeat.
+        await store.update(RULE_WATERMARK_TABLE.name, { workerid: null, updatedon: clock() }, eq('workerid', workerId));
+        await store.delete(RULE_WORKER_TABLE.name, eq('workerid', workerId));
       } catch (e) {
         log.error({ err: e }, 'rules pipeline could not finish its work before stopping');
       }
+      await exclusive(() => forget(heldList()));
+    },
+
+    async crash() {
+      offReported();
+      rules.close();
+      devices.close();
+      if (!started) return;
+      await halt();
+      await beating;
+      await exclusive(() => forget(heldList()));
     },
   };
 }

@@ -204,6 +204,7 @@ for (const engine of engines()) {
         // As if the process had died before any checkpoint: the states and the watermark are gone.
         const reopened = await startApp(storeUrl, { dataDir });
         await reopened.app.store.delete('ccs_rulestate', { kind: 'true' });
+        await reopened.app.store.delete('ccs_rulewatermark', { kind: 'true' });
         await reopened.stop({ drop: false });
         srv = await startApp(storeUrl, { dataDir });
         assert.ok((await metric(srv, 'ccs_pipeline_readings_total', 'source="replay"')) >= 4);
