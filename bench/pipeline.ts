@@ -221,6 +221,8 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '2' },
       store: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
+      /** Writes a V8 CPU profile of the server into this directory when it stops (`--cpu-prof`). */
+      profile: { type: 'string' },
     },
   });
   const DEVICES = Number(args.devices);
@@ -259,7 +261,11 @@ async function main(): Promise<void> {
   const server = await spawnServer('bench/lib/serve-ccs.ts', [
     'start', '--data-dir', fleet.dataDir, '--store', storeUrl, '--http-port', '0', '--https-port', '0', '--mqtts-port', '0', '--host', '127.0.0.1',
     '--hub-hostname', HUB_HOST, '--admin-token', BENCH_ADMIN_TOKEN, '--log-level', 'warn', '--rate-limit', '0',
-  ], { nofile: 65536, ready: /Web API (http:\/\/[^/\s]+)\/api.* devices mqtts:\/\/[^:]+:(\d+)/ });
+  ], {
+    nofile: 65536,
+    ready: /Web API (http:\/\/[^/\s]+)\/api.* devices mqtts:\/\/[^:]+:(\d+)/,
+    nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [],
+  });
   const base = server.match[1]!;
   const mqttsPort = Number(server.match[2]);
   const api = async (path: string, init: RequestInit = {}): Promise<Response> => {

@@ -14,6 +14,12 @@ export type OperationResult = Record<string, unknown> | undefined;
 
 export interface Operation {
   readonly def: OperationDef;
+  /**
+   * The operation works only through `ctx.record.db` (reads and writes in the caller's transaction when it is one),
+   * touches nothing outside the store and ends quickly: a workflow whose steps are all like this runs in a single
+   * transaction.
+   */
+  readonly transactional?: boolean;
   invoke(ctx: OperationContext, params: Readonly<Record<string, unknown>>): Promise<OperationResult>;
 }
 

@@ -41,6 +41,7 @@ export function createParentIoTAlerts(deps: ConnectorDeps): Operation {
       boundTo: ALERT,
       parameters: [{ name: 'TimespanSeconds', type: 'Edm.Int32', nullable: false, range: { min: MIN_SECONDS, max: MAX_SECONDS } }],
     },
+    transactional: true,
     invoke: async (ctx, params) => {
       const seconds = params['TimespanSeconds'] as number; // presence, integer-ness and range checked by the registry
       const id = ctx.bound?.id;

@@ -79,22 +79,22 @@ function isTopLevel(alert: Row): boolean {
   return alert[PARENT] == null && (alert[PARENT_TOKEN] == null || alert[PARENT_TOKEN] === '');
 }
 
-/**
- * Brings alert `alertId` and its process instance to one stage after `change`; writes only what differs. Returns
- * undefined when the alert does not exist.
- */
-export async function syncProcess(
-  records: RecordsService,
-  rc: RecordContext,
-  tx: Transaction,
-  alertId: string,
-  change: ProcessChange,
-  now: number,
-): Promise<ProcessOutcome | undefined> {
-  await tx.lock(processLock(alertId));
-  const alert = await records.retrieve(rc, ALERT, alertId, ALERT_COLUMNS);
-  if (!alert) return undefined;
-  const instance = await instanceOf(tx, alertId);
+/** The writes that bring an alert and its process instance to one stage; empty when they already agree. */
+interface ProcessPlan {
+  readonly outcome: ProcessOutcome;
+  readonly alertPatch: InputValues;
+  /** The instance to create, or the patch of the existing one (`id`). */
+  readonly instance?: { readonly create: InputValues } | { readonly id: string; readonly patch: InputValues };
+}
+
+/** Whether carrying out `plan` writes anything. */
+function writes(plan: ProcessPlan): boolean {
+  const i = plan.instance;
+  return Object.keys(plan.alertPatch).length > 0 || (i !== undefined && ('create' in i || Object.keys(i.patch).length > 0));
+}
+
+/** Decides what `change` means for an alert as stored and its instance: a pure function of what was read. */
+function planProcess(alert: Row, instance: Row | undefined, change: ProcessChange, now: number): ProcessPlan {
   const linked = (row: Row | undefined, column: string) => (typeof row?.[column] === 'string' ? (row[column] as string) : undefined);
   // An alert keeps the case it has; another incident naming the alert does not take it over.
   const incidentId = (change.replaceCase ? change.incidentId : undefined)
@@ -111,8 +111,7 @@ export async function syncProcess(
     previous = -1;
   } else if (!instance || Number(instance['statecode']) !== ACTIVE) {
     // Not in the process, or its process is over: only the case link and the state change.
-    if (Object.keys(alertPatch).length > 0) await records.update(rc, ALERT, alertId, alertPatch);
-    return { incidentId };
+    return { outcome: { incidentId }, alertPatch };
   } else {
     const alertStage = stageIndex(alert['stageid']);
     const instanceStage = stageIndex(instance['activestageid']);
@@ -123,33 +122,68 @@ export async function syncProcess(
   if (incidentId && stage < CREATE_CASE) stage = CREATE_CASE;
   if (change.finish) stage = RESOLVE;
   const path = pathTo(stage);
+  const outcome = { stage, previous, incidentId };
 
   if (alert['processid'] !== PROCESS_ID) alertPatch['processid'] = PROCESS_ID;
   if (alert['stageid'] !== stageId(stage)) alertPatch['stageid'] = stageId(stage);
   if (alert['traversedpath'] !== path) alertPatch['traversedpath'] = path;
-  if (Object.keys(alertPatch).length > 0) await records.update(rc, ALERT, alertId, alertPatch);
 
   const at = formatDateTime(now);
   if (!instance) {
-    await records.create(rc, INSTANCE, {
+    const create: InputValues = {
       bpf_name: PROCESS_NAME,
-      [INSTANCE_ALERT]: alertId,
+      [INSTANCE_ALERT]: alert[ALERT_ID] as string,
       activestageid: stageId(stage),
       activestagestartedon: at,
       traversedpath: path,
       processid: PROCESS_ID,
       ...(incidentId ? { [INSTANCE_CASE]: incidentId } : {}),
       ...(change.finish ? { statecode: INACTIVE, statuscode: 2, completedon: at } : {}),
-    });
-    return { stage, previous, incidentId };
+    };
+    return { outcome, alertPatch, instance: { create } };
   }
-  const instancePatch: InputValues = {
+  const patch: InputValues = {
     ...(instance['activestageid'] !== stageId(stage) ? { activestageid: stageId(stage), activestagestartedon: at } : {}),
     ...(instance['traversedpath'] !== path ? { traversedpath: path } : {}),
     ...(instance['processid'] !== PROCESS_ID ? { processid: PROCESS_ID } : {}),
     ...(incidentId && instance[INSTANCE_CASE] !== incidentId ? { [INSTANCE_CASE]: incidentId } : {}),
     ...(change.finish ? { statecode: INACTIVE, statuscode: 2, completedon: at } : {}),
   };
-  if (Object.keys(instancePatch).length > 0) await records.update(rc, INSTANCE, String(instance[INSTANCE_ID]), instancePatch);
-  return { stage, previous, incidentId };
+  return { outcome, alertPatch, instance: { id: String(instance[INSTANCE_ID]), patch } };
+}
+
+/**
+ * Whether `change` would write anything, from what is committed now (no lock, no transaction). Work that record
+ * events start is mostly the echo of this process's own writes; telling so from a read is much cheaper than a
+ * transaction. Safe because an event is published after its write committed: the read sees at least that write,
+ * and any later write raises an event of its own. Undefined when the alert does not exist.
+ */
+export async function processNeedsSync(records: RecordsService, rc: RecordContext, alertId: string, change: ProcessChange, now: number): Promise<ProcessOutcome | undefined | 'sync'> {
+  const alert = await records.retrieve(rc, ALERT, alertId, ALERT_COLUMNS);
+  if (!alert) return undefined;
+  const plan = planProcess(alert, await instanceOf(rc.db, alertId), change, now);
+  return writes(plan) ? 'sync' : plan.outcome;
+}
+
+/**
+ * Brings alert `alertId` and its process instance to one stage after `change`; writes only what differs. Returns
+ * undefined when the alert does not exist.
+ */
+export async function syncProcess(
+  records: RecordsService,
+  rc: RecordContext,
+  tx: Transaction,
+  alertId: string,
+  change: ProcessChange,
+  now: number,
+): Promise<ProcessOutcome | undefined> {
+  await tx.lock(processLock(alertId));
+  const alert = await records.retrieve(rc, ALERT, alertId, ALERT_COLUMNS);
+  if (!alert) return undefined;
+  const plan = planProcess(alert, await instanceOf(tx, alertId), change, now);
+  if (Object.keys(plan.alertPatch).length > 0) await records.update(rc, ALERT, alertId, plan.alertPatch);
+  const i = plan.instance;
+  if (i && 'create' in i) await records.create(rc, INSTANCE, i.create);
+  else if (i && Object.keys(i.patch).length > 0) await records.update(rc, INSTANCE, i.id, i.patch);
+  return plan.outcome;
 }

@@ -35,6 +35,7 @@ import {
   INSTANCE_ALERT,
   INSTANCE_CASE,
   INSTANCE_ID,
+  processNeedsSync,
   retryOnVersionMismatch,
   syncProcess,
   type ProcessChange,
@@ -95,7 +96,8 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
   }
 
   async function sync(alertId: string, change: ProcessChange): Promise<void> {
-    const outcome = await retryOnVersionMismatch(() =>
+    const known = await processNeedsSync(records, system, alertId, change, clock());
+    const outcome = known !== 'sync' ? known : await retryOnVersionMismatch(() =>
       withTransaction({ store, records }, system, (rc, tx) => syncProcess(records, rc, tx, alertId, change, clock())));
     if (outcome?.stage === CREATE_CASE && !outcome.incidentId && !change.finish) {
       try {

@@ -23,7 +23,7 @@ import type { Principal } from '../../security/index.js';
 import { and, chunks, eq, isIn, ne, type Row, type Store } from '../../store/index.js';
 import type { OperationRegistry } from '../../webapi/index.js';
 import type { ProcessDeps } from '../process-deps.js';
-import { runSteps, StepFailedError, type StepLogEntry } from './run-steps.js';
+import { runSteps, runsInOneTransaction, StepFailedError, type StepLogEntry } from './run-steps.js';
 import { describeStep, parseAttributeList, parseSteps } from './steps.js';
 
 export const WORKFLOW = 'workflow';
@@ -467,12 +467,67 @@ export class WorkflowEngine {
 
   // ---- one run ------------------------------------------------------------------------------------------------
 
+  /**
+   * The first attempt of a run whose steps all work in the store (runsInOneTransaction) executes in a single
+   * transaction: the steps' writes and the run's outcome commit together, so a crash or a failing step leaves the
+   * run waiting as it was, and the run goes from Waiting to its outcome at once. Resolves to undefined when the run
+   * does not qualify or did not complete that way (a step failed, or the run changed meanwhile): the step-by-step path
+   * then executes it, with its In Progress state, failure messages and retries.
+   */
+  async #executeInOneTransaction(run: Row, runId: string): Promise<'done' | undefined> {
+    const workflowId = run['workflowactivationid'];
+    const regardingId = run['regardingobjectid'];
+    if (typeof workflowId !== 'string' || typeof regardingId !== 'string' || num(run['ccs_triggerevent']) === TRIGGER_EVENT.deleted) return undefined;
+    const workflow = await this.#records.retrieve(this.#system, WORKFLOW, workflowId);
+    const tableName = String(workflow?.['primaryentity']);
+    const table = this.#model.table(tableName);
+    if (!workflow || !table) return undefined;
+    let steps;
+    try {
+      steps = parseSteps(workflow['ccs_steps'] as string | null, { model: this.#model, operations: this.#operations, primaryEntity: tableName });
+    } catch {
+      return undefined;
+    }
+    if (!runsInOneTransaction(steps, this.#operations, tableName)) return undefined;
+    const record = await this.#records.retrieve(this.#system, tableName, regardingId);
+    if (!record) return undefined;
+    const startedMs = this.#clock();
+    const principal: Principal = { ...this.#system.principal };
+    this.#depthOf.set(principal, num(run['depth']) ?? 0);
+    const pending: RecordEvent[] = [];
+    let statuscode: number;
+    try {
+      statuscode = await this.#store.transaction(async (tx) => {
+        const log: StepLogEntry[] = [];
+        const scope = {
+          records: this.#records, ctx: { db: tx, principal, pending }, table, recordId: regardingId, record,
+          outputs: new Map<string, unknown>(), now: new Date(startedMs).toISOString(), related: new Map<string, Row | null>(),
+        };
+        const result = await runSteps(steps, scope, { operations: this.#operations, clock: this.#clock, attempt: 1, log, conflictRetries: false });
+        const outcome = result.outcome === 'succeeded' ? RUN_STATUS.succeeded : RUN_STATUS.canceled;
+        await this.#records.update({ ...this.#system, db: tx, pending }, RUN, runId, {
+          statuscode: outcome, startedon: formatDateTime(startedMs), completedon: formatDateTime(this.#clock()), postponeuntil: null, hostid: this.#nodeId ?? null,
+          message: result.message === undefined ? null : clip(result.message), ccs_steplog: logText([], log),
+        }, { ifVersion: num(run['versionnumber']) });
+        return outcome;
+      });
+    } catch {
+      return undefined;
+    }
+    this.#records.publish(pending);
+    this.#runsCounter.inc({ outcome: statuscode === RUN_STATUS.succeeded ? 'succeeded' : 'canceled' });
+    return 'done';
+  }
+
   async #execute(runId: string): Promise<Outcome> {
     const run = await this.#records.retrieve(this.#system, RUN, runId);
     // Gone, finished, or canceled by a user (statuscode 32) while it waited.
     if (!run || num(run['statecode']) === RUN_COMPLETED) return 'done';
     const status = num(run['statuscode']);
     if (status === RUN_STATUS.inProgress && !this.#takeOver.has(runId)) return 'done'; // another worker's
+    if (status === RUN_STATUS.waiting && !num(run['retrycount']) && !this.#takeOver.has(runId)) {
+      if ((await this.#executeInOneTransaction(run, runId)) === 'done') return 'done';
+    }
     this.#takeOver.delete(runId);
     const startedMs = this.#clock();
     const startedon = formatDateTime(startedMs);

@@ -43,6 +43,24 @@ export interface RunStepsDeps {
   readonly attempt: number;
   /** Entries are appended as steps run. */
   readonly log: StepLogEntry[];
+  /**
+   * Whether a step that lost a write race is tried again at once (default). Not inside one transaction for the whole
+   * run: there the run as a whole is rolled back and executed again step by step.
+   */
+  readonly conflictRetries?: boolean;
+}
+
+/**
+ * Whether every step works only in the store and quickly (conditions, creates, updates, stops, and actions marked
+ * `transactional`), so that a run can execute in a single transaction: no step waits for a device or the network
+ * while holding it.
+ */
+export function runsInOneTransaction(steps: readonly Step[], operations: OperationRegistry, primaryEntity: string): boolean {
+  return steps.every((step) => {
+    if (step.kind === 'condition') return runsInOneTransaction(step.then, operations, primaryEntity) && runsInOneTransaction(step.else, operations, primaryEntity);
+    if (step.kind !== 'action') return true;
+    return operations.get(step.name, step.bound ? primaryEntity : undefined)?.transactional === true;
+  });
 }
 
 /** An output too large for the log is summarised, so that one chatty action cannot fill the run's row. */
@@ -80,7 +98,7 @@ async function runList(steps: readonly Step[], scope: RunScope, deps: RunStepsDe
     }
     let output: unknown;
     try {
-      output = await withConflictRetries(() => runOne(step, scope, deps));
+      output = deps.conflictRetries === false ? await runOne(step, scope, deps) : await withConflictRetries(() => runOne(step, scope, deps));
     } catch (e) {
       deps.log.push({ ...entry, error: e instanceof StepFailedError ? (e.cause as Error).message : (e as Error).message });
       if (e instanceof StepFailedError) throw e;
