@@ -24,17 +24,32 @@ export function partitionOfDevice(deviceId: string): number {
 }
 
 /**
- * The worker that owns `partition` among `liveWorkerIds`: the one with the highest hash of `workerId:partition`
+ * The weight of a worker for a partition: FNV-1a of `workerId:partition`, then MurmurHash3's finaliser. FNV-1a alone
+ * mixes its last bytes poorly, so the weights of two workers moved together from one partition to the next and one
+ * worker could end up with no partition at all (seen with ids `w-a1`…`w-d4`); the finaliser spreads every bit.
+ */
+function weight(workerId: string, partition: number): number {
+  let h = fnv1a(`${workerId}:${partition}`);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * The worker that owns `partition` among `liveWorkerIds`: the one with the highest weight for it (`weight`)
  * (ties, practically never seen, go to the lower id so every worker decides the same). Undefined with no worker.
  */
 export function ownerOf(partition: number, liveWorkerIds: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestWeight = -1;
   for (const id of liveWorkerIds) {
-    const weight = fnv1a(`${id}:${partition}`);
-    if (weight > bestWeight || (weight === bestWeight && best !== undefined && id < best)) {
+    const w = weight(id, partition);
+    if (w > bestWeight || (w === bestWeight && best !== undefined && id < best)) {
       best = id;
-      bestWeight = weight;
+      bestWeight = w;
     }
   }
   return best;
