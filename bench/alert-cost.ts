@@ -18,7 +18,7 @@ import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config/index.js';
 import { createAlertWriter } from '../src/pipeline/alert-writer.js';
 import type { Firing } from '../src/rules/index.js';
-import { and, eq, ne } from '../src/store/index.js';
+import { and, eq } from '../src/store/index.js';
 import { appendBenchmark, fmt, log, machine, median } from './lib/report.js';
 
 const { values: args } = parseArgs({
@@ -58,11 +58,12 @@ const app = await createApp(loadConfig(new Map([
 await app.start();
 const writer = createAlertWriter({ store: app.store, records: app.records, system: app.system });
 
-/** Every alert of the round in the case process (or a child), and no parent-alerts run left to do. */
+/** Every alert of the round in the case process (or a child), and its parent-alerts run completed. */
 async function settled(since: number): Promise<boolean> {
-  const waitingRuns = await app.store.count({ table: 'asyncoperation', where: and(ne('statecode', 3), eq('operationtype', 10)) });
-  if (waitingRuns > 0) return false;
-  const alerts = await app.store.select({ table: 'msdyn_iotalert', columns: ['processid', 'msdyn_parentalert'], where: { kind: 'compare', op: 'ge', left: { kind: 'column', column: 'createdon' }, right: { kind: 'value', value: since } } });
+  const after = { kind: 'compare', op: 'ge', left: { kind: 'column', column: 'createdon' }, right: { kind: 'value', value: since } } as const;
+  const runs = await app.store.count({ table: 'asyncoperation', where: and(after, eq('statecode', 3), eq('operationtype', 10)) });
+  if (runs < ALERTS) return false;
+  const alerts = await app.store.select({ table: 'msdyn_iotalert', columns: ['processid', 'msdyn_parentalert'], where: after });
   return alerts.length >= ALERTS && alerts.every((a) => a['processid'] != null || a['msdyn_parentalert'] != null);
 }
 

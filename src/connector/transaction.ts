@@ -1,9 +1,5 @@
 import type { RecordContext, RecordEvent, RecordsService } from '../records/index.js';
-import type { Queryable, Store, Transaction } from '../store/index.js';
-
-function isTransaction(db: Queryable): db is Transaction {
-  return typeof (db as Partial<Transaction>).lock === 'function';
-}
+import { isTransaction, type Store, type Transaction } from '../store/index.js';
 
 /**
  * Runs `fn` in a transaction with a record context that writes through it. Inside a `$batch` change set the

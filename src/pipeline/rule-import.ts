@@ -1,8 +1,8 @@
 import { CcsError } from '../errors/index.js';
 import type { RecordContext, RecordEvent, RecordsService } from '../records/index.js';
 import { importDeviceRules, type ImportedRule } from '../rules/index.js';
-import type { Queryable, Store, Transaction } from '../store/index.js';
-import { and, eq, isNull } from '../store/index.js';
+import type { Store } from '../store/index.js';
+import { and, eq, isNull, isTransaction } from '../store/index.js';
 import { DEVICE_TABLE } from './device-directory.js';
 import { RULE_TABLE } from './rule-loader.js';
 
@@ -92,6 +92,3 @@ export async function importDeviceRulesFile(
   return outcome;
 }
 
-function isTransaction(db: Queryable): db is Transaction {
-  return typeof (db as Partial<Transaction>).lock === 'function';
-}

@@ -13,8 +13,8 @@ import {
   type Table,
 } from '../metadata/index.js';
 import { demand, type Principal } from '../security/principal.js';
-import { and, eq } from '../store/index.js';
-import type { Condition, LogAppend, OrderBy, Queryable, Row, StoreValue } from '../store/types.js';
+import { and, eq, isTransaction } from '../store/index.js';
+import type { Condition, LogAppend, OrderBy, Queryable, Row, StoreValue, Transaction } from '../store/types.js';
 import type { ConsumeOptions, RecordEventConsumer, RecordEventHandler, RecordEventLog } from './record-event-log.js';
 
 /** Reads and writes an update may take when other writers keep changing the row in between. */
@@ -36,6 +36,9 @@ export type RecordListener = (event: RecordEvent) => void;
  * stored row merged with the change on update), store-level values (lookups as ids). Throw a CcsError to refuse.
  */
 export type RecordValidator = (row: Readonly<Row>, op: 'create' | 'update') => void;
+
+/** Work done in the creating transaction once a record is inserted: its context writes through that transaction. */
+export type CreateHook = (ctx: RecordContext & { readonly db: Transaction }, id: string, columns: readonly string[]) => Promise<void>;
 
 export interface RecordContext {
   readonly db: Queryable;
@@ -100,6 +103,7 @@ export function columnsToLoad(select: readonly string[] | undefined, expand: rea
 export class RecordsService {
   readonly #listeners = new Set<RecordListener>();
   readonly #validators = new Map<string, RecordValidator[]>();
+  readonly #createHooks = new Map<string, CreateHook[]>();
 
   constructor(
     private readonly deps: { readonly metadata: MetadataRegistry; readonly clock: () => number; readonly events?: RecordEventLog },
@@ -145,6 +149,22 @@ export class RecordsService {
     this.#validators.set(tableName, list);
     return () => {
       const i = list.indexOf(validator);
+      if (i >= 0) list.splice(i, 1);
+    };
+  }
+
+  /**
+   * Adds work done in the creating transaction right after a record of `tableName` is inserted (as Dataverse's
+   * synchronous post-operation plug-ins), for creates made inside a transaction: the record and what the hook writes
+   * commit together. Creates outside a transaction run no hook, so a process registering one must also react to the
+   * record's event. `columns` are the names the create was given. Returns the function that removes it.
+   */
+  addCreateHook(tableName: string, hook: CreateHook): () => void {
+    const list = this.#createHooks.get(tableName) ?? [];
+    list.push(hook);
+    this.#createHooks.set(tableName, list);
+    return () => {
+      const i = list.indexOf(hook);
       if (i >= 0) list.splice(i, 1);
     };
   }
@@ -258,6 +278,8 @@ export class RecordsService {
       throw e;
     }
     this.#emit(ctx, event);
+    const hooks = this.#createHooks.get(tableName);
+    if (hooks?.length && isTransaction(ctx.db)) for (const hook of hooks) await hook({ ...ctx, db: ctx.db }, id, event.columns);
     return id;
   }
 

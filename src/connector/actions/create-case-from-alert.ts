@@ -20,11 +20,11 @@
  */
 import { CcsError } from '../../errors/index.js';
 import { notFound, type RecordContext, type RecordsService } from '../../records/index.js';
-import { eq, type Row, type Store, type Transaction } from '../../store/index.js';
+import { eq, isTransaction, type Row, type Store, type Transaction } from '../../store/index.js';
 import type { Operation } from '../../webapi/index.js';
 import { ALERT, ALERT_ID, PARENT } from '../alerts.js';
 import type { ConnectorDeps } from '../deps.js';
-import { isTransaction, processLock, retryOnVersionMismatch, syncProcess } from '../case-process/bookkeeping.js';
+import { processLock, retryOnVersionMismatch, syncProcess } from '../case-process/bookkeeping.js';
 import { withTransaction } from '../transaction.js';
 
 export const CREATE_CASE_FROM_IOT_ALERT = 'ccs_CreateCaseFromIoTAlert';

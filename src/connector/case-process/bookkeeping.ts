@@ -45,9 +45,6 @@ export interface ProcessOutcome {
   readonly incidentId?: string;
 }
 
-export function isTransaction(db: Queryable): db is Transaction {
-  return typeof (db as Partial<Transaction>).lock === 'function';
-}
 
 /**
  * Runs `fn` again when it fails because another writer changed a record between its read and its write (the

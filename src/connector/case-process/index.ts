@@ -15,7 +15,9 @@
  * - Resolving a case (incident statecode 1) deactivates its alerts and their children (statecode 1, statuscode 2)
  *   and finishes their processes at Resolve (instance statecode 1, statuscode 2 Finished).
  *
- * Record events drive the work, one alert at a time in this process and under a per-alert lock across processes.
+ * An alert created inside a transaction (the rules pipeline writes alerts in one) enters the process in it, through
+ * a create hook. Otherwise record events drive the work, one alert at a time in this process and under a per-alert
+ * lock across processes; the work an event starts is first decided from a read, and skipped when there is none.
  * Events are not durable, so on start a sweep catches up: active top-level alerts without a process get one, and
  * active alerts whose case is resolved are finished.
  */
@@ -51,6 +53,11 @@ const PAGE = 200;
 const ALERT_SIDE = new Set(['stageid', 'traversedpath', 'processid', CASE]);
 const INSTANCE_SIDE = new Set(['activestageid', 'traversedpath', 'processid', INSTANCE_CASE, INSTANCE_ALERT]);
 
+/** Created without a parent (or its token): a top-level alert, whatever debouncing does to it afterwards. */
+function isCreatedTopLevel(columns: readonly string[]): boolean {
+  return !columns.includes(PARENT) && !columns.includes(PARENT_TOKEN);
+}
+
 export function startCaseProcess(deps: ProcessDeps): StopProcess {
   const { records, system, store, log, clock } = deps;
   let stopping = false;
@@ -69,6 +76,11 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
         table: INSTANCE, stageColumn: 'activestageid', id: row[INSTANCE_ID], stage: row['activestageid'], path: row['traversedpath'],
         processId: row['processid'], hasCase: row[INSTANCE_CASE] != null, active: Number(row['statecode'] ?? ACTIVE) === ACTIVE,
       });
+    }),
+    // An alert created in a transaction (the rules pipeline's, a $batch change set) enters its process in it: one
+    // commit, and no moment when the new alert has no stage. The event below then finds nothing left to do.
+    records.addCreateHook(ALERT, async (rc, id, columns) => {
+      await syncProcess(records, rc, rc.db, id, { start: true, createdTopLevel: isCreatedTopLevel(columns) }, clock());
     }),
     // Dataverse derives objecttypecode from objectid; a client that sends both must agree with itself.
     records.addValidator('annotation', (row) => {
@@ -144,8 +156,7 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
 
   const off = records.onEvent((e: RecordEvent) => {
     if (e.table === ALERT) {
-      // Created without a parent (or its token): a top-level alert, whatever debouncing does to it meanwhile.
-      if (e.type === 'created') void alertTask(e.id, { start: true, createdTopLevel: !e.columns.includes(PARENT) && !e.columns.includes(PARENT_TOKEN) });
+      if (e.type === 'created') void alertTask(e.id, { start: true, createdTopLevel: isCreatedTopLevel(e.columns) });
       else if (e.type === 'updated' && e.columns.some((c) => ALERT_SIDE.has(c))) void alertTask(e.id, { source: 'alert' });
     } else if (e.table === INSTANCE) {
       if (e.type !== 'deleted' && e.columns.some((c) => INSTANCE_SIDE.has(c))) void enqueue(`instance:${e.id}`, () => fromInstance(e.id));
