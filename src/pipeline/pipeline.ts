@@ -116,6 +116,13 @@ export function parseBody(body: Uint8Array): { value: unknown; kind: BodyKind } 
  * watermark (records at or below a device's own sequence are skipped), so what was lost from memory is recomputed
  * and alerts already written are not written again.
  *
+ * Several workers share the devices by partition (partitions.ts, docs/scale-out.md): each holds the partitions
+ * rendezvous hashing gives it among the live workers (`ccs_ruleworker`), drops live records of the others before
+ * they cost anything, and checkpoints a watermark per partition (`ccs_rulewatermark`). A partition changes hands only
+ * once its holder has checkpointed and released it (or is gone); the new holder restores the partition's states and
+ * replays the log after its watermark, so a hand-over costs a replay of what was not checkpointed, nothing more. One
+ * worker alone holds all partitions and behaves as the single worker always did.
+ *
  * Work runs in per-device lanes: a device's readings and ticks one at a time and in order (its state is updated in
  * place by the evaluator, its alerts are written in order), different devices' at the same time. A checkpoint takes
  * its snapshot with every lane idle, so a state is never saved ahead of the alerts its readings raised, and the
@@ -601,6 +608,7 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
         claimed.push(p);
       }
     }
+    partitionsGauge?.set(heldCount);
     if (claimed.length === 0) return;
     // Read again after the compare-and-set: the watermark the previous holder wrote before releasing.
     const gained = new Map<number, number>();

@@ -186,6 +186,8 @@ for (const engine of engines()) {
       const network = createMemoryBusNetwork();
       const workers: Worker[] = [];
       return {
+        storeUrl,
+        network,
         async start(): Promise<Worker> {
           const w = await startWorker(storeUrl, network, tls, clock);
           workers.push(w);
@@ -321,6 +323,78 @@ for (const engine of engines()) {
         }
       });
     }
+
+    test('a worker that is alive but stops writing its heartbeat (hung) loses its partitions once its heartbeat is stale', TIMEOUT, async (t) => {
+      let now = Date.UTC(2030, 0, 1, 12, 0, 0);
+      const clock = () => now;
+      const inst = installation(clock);
+      t.after(() => inst.close());
+      const a = await inst.start();
+      const ruleId = await createRule(a.app, 'Hot', { measure: 'Temperature', op: 'gt', value: 70 });
+      // Another worker, as far as A can tell: it answers on the bus, writes a heartbeat once, and takes its share.
+      const ghostBus = inst.network.connect();
+      t.after(() => ghostBus.close());
+      const ghost = ghostBus.respond('rules.worker.ghost', () => true);
+      await ghost.ready;
+      await a.app.store.insert('ccs_ruleworker', { workerid: 'ghost', heartbeat: now, startedon: now });
+      await a.app.pipeline.heartbeat();
+      const share = partitionsOf('ghost', [a.id, 'ghost']);
+      assert.deepEqual(a.app.pipeline.partitions(), partitionsOf(a.id, [a.id, 'ghost']), 'A handed over the share of the new worker');
+      for (const p of share) await a.app.store.update('ccs_rulewatermark', { workerid: 'ghost' }, eq('partition', p));
+
+      // The ghost holds the device, so A leaves its reading alone; then the ghost hangs.
+      const [device] = devicesOf('hung', 'ghost', [a.id, 'ghost'], 1) as [string];
+      await ingest(a.app, device, 90, 'h-1');
+      now += 10_000;
+      await a.app.pipeline.heartbeat();
+      assert.equal(a.app.pipeline.partitions().length, RULE_PARTITIONS - share.length, 'within staleMs the ghost keeps its share');
+      assert.equal(await a.metric('ccs_pipeline_readings_total'), 0);
+      assert.deepEqual(await alertTokens(a.app, device), []);
+
+      now += 10_000; // 20 s without a heartbeat: stale
+      await a.app.pipeline.heartbeat();
+      assert.equal(a.app.pipeline.partitions().length, RULE_PARTITIONS);
+      assert.equal((await a.app.store.select({ table: 'ccs_ruleworker', where: eq('workerid', 'ghost') })).length, 0, 'its row was removed');
+      // A replayed the reading the ghost never evaluated: the alert exists, once.
+      assert.deepEqual(await alertTokens(a.app, device), [`h-1/${ruleId}`]);
+      assert.equal(await a.metric('ccs_pipeline_readings_total', 'source="replay"'), 1);
+      await a.app.pipeline.heartbeat();
+      assert.deepEqual(await alertTokens(a.app, device), [`h-1/${ruleId}`]);
+    });
+
+    test('checkpoints written before partitioning (no partition, one watermark) are restored without a full replay', TIMEOUT, async (t) => {
+      let now = Date.UTC(2030, 0, 1, 12, 0, 0);
+      const clock = () => now;
+      const inst = installation(clock);
+      t.after(() => inst.close());
+      const a = await inst.start();
+      const ruleId = await createRule(a.app, 'Hot for 40 s', { measure: 'Temperature', op: 'gt', value: 70, for: 'PT40S' });
+      const t0 = now;
+      await ingest(a.app, 'kettle-1', 90, 'k-1');
+      for (let i = 0; i < 5; i++) await ingest(a.app, 'kettle-2', 20, `k2-${i}`);
+      await until(async () => ((await a.metric('ccs_pipeline_readings_total')) === 6 ? true : undefined), 'readings evaluated');
+      await a.stop();
+      // What an older version left: state rows without a partition, the watermark row, no partition rows.
+      const store = createStore(inst.storeUrl);
+      await store.delete('ccs_rulewatermark', { kind: 'true' });
+      await store.update('ccs_rulestate', { partition: null }, { kind: 'true' });
+      const [legacy] = await store.select({ table: 'ccs_rulestate', where: eq('deviceid', '') });
+      const legacyMark = Number(legacy?.['sequence']);
+      assert.ok(legacyMark > 0);
+      await store.close();
+
+      const b = await inst.start();
+      assert.equal(await b.metric('ccs_pipeline_readings_total', 'source="replay"'), 0, 'nothing replayed: the old watermark stands for every partition');
+      assert.equal(b.app.pipeline.partitions().length, RULE_PARTITIONS);
+      for (const m of await b.app.store.select({ table: 'ccs_rulewatermark' })) assert.ok(Number(m['sequence']) >= legacyMark, `partition ${String(m['partition'])} starts from the old watermark`);
+      now = t0 + 45_000;
+      await b.app.pipeline.tick();
+      assert.deepEqual(await alertTokens(b.app, 'kettle-1'), [`tick:kettle-1:${t0 + 40_000}/${ruleId}`], 'the duration went on from the old checkpoint');
+      await b.app.pipeline.checkpoint();
+      const [row] = await b.app.store.select({ table: 'ccs_rulestate', where: eq('deviceid', 'kettle-1') });
+      assert.equal(row?.['partition'], partitionOfDevice('kettle-1'), 'the row was written again with its partition');
+      assert.equal((await b.app.store.select({ table: 'ccs_rulewatermark' })).length, RULE_PARTITIONS);
+    });
 
     test('a worker joining later takes part of the partitions; the first forgets them; no alert is lost or repeated', TIMEOUT, async (t) => {
       let now = Date.UTC(2030, 0, 1, 12, 0, 0);
