@@ -7,12 +7,12 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
 import { createApp, type App, type StartInfo } from '../../src/app.js';
-import { createMemoryBusNetwork, type MemoryBusNetwork } from '../../src/bus/index.js';
+import type { Bus } from '../../src/bus/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { ownerOf, partitionOfDevice, partitionsOf, RULE_PARTITIONS } from '../../src/pipeline/partitions.js';
 import { createStore, eq, PostgresStore } from '../../src/store/index.js';
 import { engines } from '../helpers/engines.js';
-import { sharedTls, until, type SharedTls } from '../scale-out/nodes.js';
+import { sharedBuses, sharedTls, until, type SharedBus, type SharedTls } from '../scale-out/nodes.js';
 
 describe('device partitions', () => {
   test('a device id falls in one partition: FNV-1a 32 of its UTF-8 bytes, modulo 64', () => {
@@ -74,7 +74,7 @@ interface Worker {
 }
 
 /** An all-roles node of an installation: the shared store and in-process bus network, ephemeral ports, the test's clock. */
-async function startWorker(storeUrl: string, network: MemoryBusNetwork, tls: SharedTls, clock?: () => number): Promise<Worker> {
+async function startWorker(storeUrl: string, bus: Bus, tls: SharedTls, clock?: () => number): Promise<Worker> {
   const flags = new Map(
     Object.entries({
       'data-dir': mkdtempSync(join(tmpdir(), 'ccs-partitions-')),
@@ -89,7 +89,6 @@ async function startWorker(storeUrl: string, network: MemoryBusNetwork, tls: Sha
       'tls-key': tls.keyFile,
     }),
   );
-  const bus = network.connect();
   const app = await createApp(loadConfig(flags, {}), { bus, clock });
   const info = await app.start();
   let stopped = false;
@@ -180,21 +179,23 @@ async function settled(any: Worker, evaluated: number, total: () => Promise<numb
 for (const engine of engines()) {
   describe(`rules workers sharing device partitions (${engine.name})`, () => {
     const tls = sharedTls();
-    /** Nodes on one fresh store and one bus network; `close` stops them all and drops the store's schema. */
-    function installation(clock?: () => number) {
+    const [memoryBus] = sharedBuses();
+    /** Nodes on one fresh store and one bus (in-process by default); `close` stops them all and drops the store's schema. */
+    function installation(clock?: () => number, makeBus: () => SharedBus = memoryBus!) {
       const storeUrl = engine.url();
-      const network = createMemoryBusNetwork();
+      const bus = makeBus();
       const workers: Worker[] = [];
       return {
         storeUrl,
-        network,
+        bus,
         async start(): Promise<Worker> {
-          const w = await startWorker(storeUrl, network, tls, clock);
+          const w = await startWorker(storeUrl, await bus.connect(), tls, clock);
           workers.push(w);
           return w;
         },
         async close(): Promise<void> {
           for (const w of workers) await w.stop().catch(() => undefined);
+          await bus.cleanup();
           // The nodes' stores are closed by now: one of its own to drop the schema with.
           const store = createStore(storeUrl);
           if (store instanceof PostgresStore) await store.dropSchema().catch(() => undefined);
@@ -203,61 +204,64 @@ for (const engine of engines()) {
       };
     }
 
-    test('two workers: each device is evaluated by exactly one of them, and each alert is created once', TIMEOUT, async (t) => {
-      const inst = installation();
-      t.after(() => inst.close());
-      const a = await inst.start();
-      const ruleId = await createRule(a.app, 'Hot', { measure: 'Temperature', op: 'gt', value: 70 });
-      const b = await inst.start();
-      await settle([a, b]);
-      const live = [a.id, b.id];
-      assert.equal((await a.metric('ccs_pipeline_partitions_owned')) + (await b.metric('ccs_pipeline_partitions_owned')), RULE_PARTITIONS);
-      assert.ok((await a.metric('ccs_pipeline_partitions_owned')) > 0 && (await b.metric('ccs_pipeline_partitions_owned')) > 0);
+    for (const makeBus of sharedBuses()) {
+      // One namespace just for its name; each test opens its own.
+      test(`two workers (${makeBus().name} bus): each device is evaluated by exactly one of them, and each alert is created once`, TIMEOUT, async (t) => {
+        const inst = installation(undefined, makeBus);
+        t.after(() => inst.close());
+        const a = await inst.start();
+        const ruleId = await createRule(a.app, 'Hot', { measure: 'Temperature', op: 'gt', value: 70 });
+        const b = await inst.start();
+        await settle([a, b]);
+        const live = [a.id, b.id];
+        assert.equal((await a.metric('ccs_pipeline_partitions_owned')) + (await b.metric('ccs_pipeline_partitions_owned')), RULE_PARTITIONS);
+        assert.ok((await a.metric('ccs_pipeline_partitions_owned')) > 0 && (await b.metric('ccs_pipeline_partitions_owned')) > 0);
 
-      // Real devices over MQTT/TLS to A's hub: three of each worker's devices.
-      const devices = [...devicesOf('share', a.id, live, 3), ...devicesOf('share', b.id, live, 3)];
-      const PER_DEVICE = 10;
-      const total = async () => (await a.metric('ccs_pipeline_readings_total')) + (await b.metric('ccs_pipeline_readings_total'));
-      let count = 0;
-      for (const deviceId of devices) {
-        const identity = await a.app.hub.registry.create({ deviceId });
-        const client = await mqtt.connectAsync(`mqtts://localhost:${a.info.mqttsPort}`, {
-          clientId: deviceId,
-          username: `localhost/${deviceId}/?api-version=2021-04-12`,
-          password: sasToken(deviceId, identity.primaryKey),
-          protocolVersion: 4,
-          ca: tls.ca,
-          reconnectPeriod: 0,
-        });
-        try {
-          for (let i = 0; i < PER_DEVICE; i++) {
-            // Under then over the threshold, each over-threshold reading its own alert (suppression off).
-            await client.publishAsync(`devices/${deviceId}/messages/events/%24.mid=${deviceId}-m${i}`, JSON.stringify({ Temperature: i % 2 === 0 ? 20 : 100 + i }), { qos: 1 });
-            await settled(a, ++count, total, i % 2 === 1 ? `${deviceId}-m${i}/${ruleId}` : undefined);
+        // Real devices over MQTT/TLS to A's hub: three of each worker's devices.
+        const devices = [...devicesOf('share', a.id, live, 3), ...devicesOf('share', b.id, live, 3)];
+        const PER_DEVICE = 10;
+        const total = async () => (await a.metric('ccs_pipeline_readings_total')) + (await b.metric('ccs_pipeline_readings_total'));
+        let count = 0;
+        for (const deviceId of devices) {
+          const identity = await a.app.hub.registry.create({ deviceId });
+          const client = await mqtt.connectAsync(`mqtts://localhost:${a.info.mqttsPort}`, {
+            clientId: deviceId,
+            username: `localhost/${deviceId}/?api-version=2021-04-12`,
+            password: sasToken(deviceId, identity.primaryKey),
+            protocolVersion: 4,
+            ca: tls.ca,
+            reconnectPeriod: 0,
+          });
+          try {
+            for (let i = 0; i < PER_DEVICE; i++) {
+              // Under then over the threshold, each over-threshold reading its own alert (suppression off).
+              await client.publishAsync(`devices/${deviceId}/messages/events/%24.mid=${deviceId}-m${i}`, JSON.stringify({ Temperature: i % 2 === 0 ? 20 : 100 + i }), { qos: 1 });
+              await settled(a, ++count, total, i % 2 === 1 ? `${deviceId}-m${i}/${ruleId}` : undefined);
+            }
+          } finally {
+            await client.endAsync();
           }
-        } finally {
-          await client.endAsync();
         }
-      }
-      const sent = devices.length * PER_DEVICE;
-      await a.app.pipeline.checkpoint();
-      await b.app.pipeline.checkpoint();
-      assert.equal(await total(), sent, 'each reading evaluated once in all');
-      assert.equal(await a.metric('ccs_pipeline_readings_total'), 3 * PER_DEVICE, "A evaluated its devices' readings");
-      assert.equal(await b.metric('ccs_pipeline_readings_total'), 3 * PER_DEVICE, "B evaluated its devices' readings");
-      for (const d of devices) {
-        const expected = Array.from({ length: PER_DEVICE / 2 }, (_, k) => `${d}-m${2 * k + 1}/${ruleId}`).sort();
-        await until(async () => ((await alertTokens(a.app, d)).length >= expected.length ? true : undefined), `alerts of ${d}`);
-        assert.deepEqual(await alertTokens(a.app, d), expected);
-      }
-      assert.equal((await a.metric('ccs_pipeline_firings_total', 'outcome="duplicate"')) + (await b.metric('ccs_pipeline_firings_total', 'outcome="duplicate"')), 0);
-      // Checkpoints carry their partition; every partition has its watermark and its holder.
-      const [row] = await a.app.store.select({ table: 'ccs_rulestate', where: eq('deviceid', devices[0]!) });
-      assert.equal(row?.['partition'], partitionOfDevice(devices[0]!));
-      const marks = await a.app.store.select({ table: 'ccs_rulewatermark' });
-      assert.equal(marks.length, RULE_PARTITIONS);
-      for (const m of marks) assert.equal(m['workerid'], ownerOf(Number(m['partition']), live));
-    });
+        const sent = devices.length * PER_DEVICE;
+        await a.app.pipeline.checkpoint();
+        await b.app.pipeline.checkpoint();
+        assert.equal(await total(), sent, 'each reading evaluated once in all');
+        assert.equal(await a.metric('ccs_pipeline_readings_total'), 3 * PER_DEVICE, "A evaluated its devices' readings");
+        assert.equal(await b.metric('ccs_pipeline_readings_total'), 3 * PER_DEVICE, "B evaluated its devices' readings");
+        for (const d of devices) {
+          const expected = Array.from({ length: PER_DEVICE / 2 }, (_, k) => `${d}-m${2 * k + 1}/${ruleId}`).sort();
+          await until(async () => ((await alertTokens(a.app, d)).length >= expected.length ? true : undefined), `alerts of ${d}`);
+          assert.deepEqual(await alertTokens(a.app, d), expected);
+        }
+        assert.equal((await a.metric('ccs_pipeline_firings_total', 'outcome="duplicate"')) + (await b.metric('ccs_pipeline_firings_total', 'outcome="duplicate"')), 0);
+        // Checkpoints carry their partition; every partition has its watermark and its holder.
+        const [row] = await a.app.store.select({ table: 'ccs_rulestate', where: eq('deviceid', devices[0]!) });
+        assert.equal(row?.['partition'], partitionOfDevice(devices[0]!));
+        const marks = await a.app.store.select({ table: 'ccs_rulewatermark' });
+        assert.equal(marks.length, RULE_PARTITIONS);
+        for (const m of marks) assert.equal(m['workerid'], ownerOf(Number(m['partition']), live));
+      });
+    }
 
     for (const ending of ['stops', 'crashes'] as const) {
       test(`a duration half-way on worker B completes on A once B ${ending}: the alert fires at the right time, once`, TIMEOUT, async (t) => {
@@ -332,7 +336,7 @@ for (const engine of engines()) {
       const a = await inst.start();
       const ruleId = await createRule(a.app, 'Hot', { measure: 'Temperature', op: 'gt', value: 70 });
       // Another worker, as far as A can tell: it answers on the bus, writes a heartbeat once, and takes its share.
-      const ghostBus = inst.network.connect();
+      const ghostBus = await inst.bus.connect();
       t.after(() => ghostBus.close());
       const ghost = ghostBus.respond('rules.worker.ghost', () => true);
       await ghost.ready;
