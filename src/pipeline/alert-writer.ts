@@ -24,16 +24,77 @@ export interface AlertWriter {
   write(firing: Firing, device: DeviceInfo | null): Promise<boolean>;
 }
 
+/** Alerts written in one transaction at most. */
+const MAX_GROUP = 64;
+
+interface Queued {
+  readonly token: string;
+  readonly values: Record<string, unknown>;
+  readonly resolve: (created: boolean) => void;
+  readonly reject: (e: unknown) => void;
+}
+
 /**
  * Firings → `msdyn_iotalert` with Microsoft's mapping (ms-connected-service.md §1.2 step 3, and step 4's lookups
  * that Dataverse plug-ins fill in). The token check and the create run in one transaction holding a lock on the
  * token, so two workers (or a replay racing live delivery) cannot both create it. Records are created through the
  * records service: the alert raises the same record events as one posted through the Web API (workflows react).
+ *
+ * Group commit: alerts asked for while a transaction is writing go together in the next one (in token order, so two
+ * writers never wait for each other's locks in opposite orders). Alone an alert is written at once; under load a
+ * commit, the expensive part, is shared. When a group fails, its alerts are written one by one, so one bad alert
+ * fails alone.
  */
 export function createAlertWriter(deps: { readonly store: Store; readonly records: RecordsService; readonly system: RecordContext }): AlertWriter {
   const { store, records, system } = deps;
+  const queue: Queued[] = [];
+  let writing = false;
+
+  async function writeGroup(group: readonly Queued[]): Promise<boolean[]> {
+    const pending: RecordEvent[] = [];
+    const created = await store.transaction(async (tx) => {
+      const rc = { ...system, db: tx, pending };
+      const out: boolean[] = [];
+      for (const q of group) {
+        await tx.lock(`msdyn_iotalert:${q.token}`);
+        const existing = await tx.select({ table: ALERT_TABLE, columns: ['msdyn_iotalertid'], where: eq('msdyn_alerttoken', q.token), limit: 1 });
+        if (existing.length === 0) await records.create(rc, ALERT_TABLE, q.values);
+        out.push(existing.length === 0);
+      }
+      return out;
+    });
+    records.publish(pending);
+    return created;
+  }
+
+  async function drain(): Promise<void> {
+    writing = true;
+    try {
+      while (queue.length > 0) {
+        const group = queue.splice(0, MAX_GROUP).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
+        try {
+          const created = await writeGroup(group);
+          group.forEach((q, i) => q.resolve(created[i]!));
+        } catch (e) {
+          if (group.length === 1) group[0]!.reject(e);
+          else {
+            for (const q of group) {
+              try {
+                q.resolve((await writeGroup([q]))[0]!);
+              } catch (err) {
+                q.reject(err);
+              }
+            }
+          }
+        }
+      }
+    } finally {
+      writing = false;
+    }
+  }
+
   return {
-    async write(f, device) {
+    write(f, device) {
       const token = alertToken(f);
       const values: Record<string, unknown> = {
         msdyn_description: f.description,
@@ -46,16 +107,10 @@ export function createAlertWriter(deps: { readonly store: Store; readonly record
       const recordId = device?.recordId ?? f.deviceRecordId;
       if (recordId) values['msdyn_device'] = recordId;
       if (device?.customerAssetId) values['msdyn_customerasset'] = device.customerAssetId;
-      const pending: RecordEvent[] = [];
-      const created = await store.transaction(async (tx) => {
-        await tx.lock(`msdyn_iotalert:${token}`);
-        const existing = await tx.select({ table: ALERT_TABLE, columns: ['msdyn_iotalertid'], where: eq('msdyn_alerttoken', token), limit: 1 });
-        if (existing.length > 0) return false;
-        await records.create({ ...system, db: tx, pending }, ALERT_TABLE, values);
-        return true;
+      return new Promise<boolean>((resolve, reject) => {
+        queue.push({ token, values, resolve, reject });
+        if (!writing) void drain();
       });
-      records.publish(pending);
-      return created;
     },
   };
 }

@@ -324,16 +324,15 @@ export class RecordsService {
     const event: RecordEvent = { type: 'updated', table: tableName, id, columns: Object.keys(values), principal: ctx.principal };
     // Without a version from the caller the last writer wins, as in Dataverse without If-Match: a write that lands
     // between the read and the write below only makes this one read again (and validate against the new row).
+    const validators = this.#validators.get(tableName) ?? [];
     for (let attempt = 1; ; attempt++) {
-      const current = await ctx.db.select({ table: tableName, columns: [pk, 'versionnumber'], where: eq(pk, id), limit: 1 });
+      // With validators, the whole row: they see it as it will be (a change of one column can make another invalid).
+      const current = await ctx.db.select({ table: tableName, columns: validators.length > 0 ? undefined : [pk, 'versionnumber'], where: eq(pk, id), limit: 1 });
       if (current.length === 0) throw notFound(table, id);
       const version = Number(current[0]!['versionnumber']);
       if (opts.ifVersion !== undefined && opts.ifVersion !== version) throw versionMismatch();
-      const validators = this.#validators.get(tableName) ?? [];
       if (validators.length > 0) {
-        // The whole row as it will be: a change of one column can make another one invalid (scope without a lookup).
-        const stored = await ctx.db.select({ table: tableName, where: eq(pk, id), limit: 1 });
-        const merged = { ...stored[0], ...row };
+        const merged = { ...current[0], ...row };
         for (const validate of validators) validate(merged, 'update');
       }
       const written: Row = { ...row, modifiedon: this.deps.clock(), versionnumber: version + 1 };

@@ -26,7 +26,7 @@ import { and, compare, eq, isIn, ne } from '../../store/index.js';
 import { chunks } from '../../store/index.js';
 import { CcsError } from '../../errors/index.js';
 import { lookupTypeColumn } from '../../metadata/index.js';
-import type { RecordEvent } from '../../records/index.js';
+import type { RecordContext, RecordEvent } from '../../records/index.js';
 import { caseForAlert } from '../actions/create-case-from-alert.js';
 import { ACTIVE, ALERT, ALERT_ID, PARENT, PARENT_TOKEN } from '../alerts.js';
 import type { ProcessDeps, StopProcess } from '../process-deps.js';
@@ -60,6 +60,8 @@ function isCreatedTopLevel(columns: readonly string[]): boolean {
 
 export function startCaseProcess(deps: ProcessDeps): StopProcess {
   const { records, system, store, log, clock } = deps;
+  /** The platform, under a principal of this process's own: the events of its own writes are recognised and skipped. */
+  const self: RecordContext = { ...system, principal: { ...system.principal } };
   let stopping = false;
   /** Work per key (an alert, or an incident being resolved), chained so one key's work runs in order. */
   const chains = new Map<string, Promise<void>>();
@@ -80,7 +82,7 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
     // An alert created in a transaction (the rules pipeline's, a $batch change set) enters its process in it: one
     // commit, and no moment when the new alert has no stage. The event below then finds nothing left to do.
     records.addCreateHook(ALERT, async (rc, id, columns) => {
-      await syncProcess(records, rc, rc.db, id, { start: true, createdTopLevel: isCreatedTopLevel(columns) }, clock());
+      await syncProcess(records, { ...rc, principal: self.principal }, rc.db, id, { start: true, createdTopLevel: isCreatedTopLevel(columns) }, clock());
     }),
     // Dataverse derives objecttypecode from objectid; a client that sends both must agree with itself.
     records.addValidator('annotation', (row) => {
@@ -108,12 +110,12 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
   }
 
   async function sync(alertId: string, change: ProcessChange): Promise<void> {
-    const known = await processNeedsSync(records, system, alertId, change, clock());
+    const known = await processNeedsSync(records, self, alertId, change, clock());
     const outcome = known !== 'sync' ? known : await retryOnVersionMismatch(() =>
-      withTransaction({ store, records }, system, (rc, tx) => syncProcess(records, rc, tx, alertId, change, clock())));
+      withTransaction({ store, records }, self, (rc, tx) => syncProcess(records, rc, tx, alertId, change, clock())));
     if (outcome?.stage === CREATE_CASE && !outcome.incidentId && !change.finish) {
       try {
-        await caseForAlert({ store, records, clock }, system, alertId);
+        await caseForAlert({ store, records, clock }, self, alertId);
       } catch (e) {
         if (!(e instanceof CcsError) || e.code === 'VersionMismatch') throw e;
         log.warn({ err: e, alert: alertId }, 'the case for an IoT alert entering Create Case could not be created');
@@ -155,6 +157,8 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
   }
 
   const off = records.onEvent((e: RecordEvent) => {
+    // Its own writes keep an alert and its instance in step already: the echo would find nothing to do.
+    if (e.principal === self.principal) return;
     if (e.table === ALERT) {
       if (e.type === 'created') void alertTask(e.id, { start: true, createdTopLevel: isCreatedTopLevel(e.columns) });
       else if (e.type === 'updated' && e.columns.some((c) => ALERT_SIDE.has(c))) void alertTask(e.id, { source: 'alert' });
