@@ -2,7 +2,7 @@
  * The telemetry → rules → alert pipeline end to end, over MQTT/TLS:
  *
  *   npm run bench:pipeline [-- --devices 1000 --inflight 4 --seconds 10 --rounds 3 --rate 1000 --steady-seconds 20
- *                             --workers 2 --store postgres://… --no-write]
+ *                             --workers 2 --store postgres://… --bus nats://… --profile DIR --no-write]
  *
  * `devices` MQTT.js 5 clients (hand-built SAS tokens, one TLS connection each, over `workers` threads of this process)
  * send QoS 1 thermostat readings (a random walk per device, so values drift across thresholds now and then the way
@@ -30,6 +30,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { BENCH_ADMIN_TOKEN, HUB_HOST, prepareFleet, type BenchDevice } from './lib/devices.js';
 import { cpuSeconds, spawnServer } from './lib/processes.js';
 import { appendBenchmark, fmt, log, machine, median, percentile } from './lib/report.js';
+import { deleteTestStream } from '../test/helpers/buses.js';
 
 /**
  * The rules: the mix of bench/rules.ts (the evaluator micro-benchmark), with the rate of change at 10 °C a second
@@ -220,6 +221,8 @@ async function main(): Promise<void> {
       'steady-seconds': { type: 'string', default: '20' },
       workers: { type: 'string', default: '2' },
       store: { type: 'string' },
+      /** A NATS JetStream server for the bus (`nats://…`), instead of the in-process bus. */
+      bus: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
       /** Writes a V8 CPU profile of the server into this directory when it stops (`--cpu-prof`). */
       profile: { type: 'string' },
@@ -261,6 +264,7 @@ async function main(): Promise<void> {
   const server = await spawnServer('bench/lib/serve-ccs.ts', [
     'start', '--data-dir', fleet.dataDir, '--store', storeUrl, '--http-port', '0', '--https-port', '0', '--mqtts-port', '0', '--host', '127.0.0.1',
     '--hub-hostname', HUB_HOST, '--admin-token', BENCH_ADMIN_TOKEN, '--log-level', 'warn', '--rate-limit', '0',
+    ...(args.bus ? ['--bus', args.bus, '--bus-prefix', `bench${process.pid}`] : []),
   ], {
     nofile: 65536,
     ready: /Web API (http:\/\/[^/\s]+)\/api.* devices mqtts:\/\/[^:]+:(\d+)/,
@@ -435,9 +439,9 @@ async function main(): Promise<void> {
     const paired = median(on.map((r, i) => r.endToEnd / off[i]!.endToEnd));
     const quietPaired = median(quiet.map((r, i) => r.endToEnd / off[i]!.endToEnd));
     const commandLine = `npm run bench:pipeline -- --devices ${DEVICES} --inflight ${INFLIGHT} --seconds ${SECONDS} --rounds ${ROUNDS} --rate ${RATE} --steady-seconds ${STEADY} --workers ${WORKERS}` +
-      (args.store ? ' --store postgres://…' : '');
+      (args.store ? ' --store postgres://…' : '') + (args.bus ? ' --bus nats://…' : '');
     const section = [
-      `## Telemetry → rules → alerts, end to end (${engine}) — ${new Date().toISOString().slice(0, 10)}`,
+      `## Telemetry → rules → alerts, end to end (${engine}${args.bus ? ', NATS JetStream' : ''}) — ${new Date().toISOString().slice(0, 10)}`,
       '',
       `Machine: ${machine()}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}. The machine is shared with other work running at the same time: ` +
         'absolute rates move with it; the same-run comparison (rules on against off, alternating rounds) much less.',
@@ -445,7 +449,7 @@ async function main(): Promise<void> {
       `Load: ${fmt(DEVICES)} devices, one MQTT.js 5 TLS connection each over ${WORKERS} load generator thread(s), QoS 1 thermostat readings (a random walk per device: ` +
         'Temperature, Humidity, readings.pressure, readings.vibration). 10 active rules: threshold, range, 1-minute duration, 5-minute average, 1-minute max, rate of change, ' +
         'no data for 10 minutes, threshold from a reported property, any, all (with a count over 1 minute); 60 s duplicate suppression; and for comparison ten rules of the same kinds whose thresholds no reading reaches. Server: `ccs start` in a child process, ' +
-        `${engine} store, in-process bus.`,
+        `${engine} store, ${args.bus ? 'NATS JetStream bus (a local nats-server on the same machine)' : 'in-process bus'}.`,
       '',
       `**Throughput**: ${INFLIGHT} unacknowledged per device for ${SECONDS} s, then until the pipeline has evaluated everything; medians of ${ROUNDS} rounds. ` +
         'End-to-end = messages / (first send → every message durable, evaluated and its alerts written).',
@@ -480,6 +484,7 @@ async function main(): Promise<void> {
     })));
     await Promise.all(workers.map((w) => w.terminate()));
     await server.stop();
+    if (args.bus) await deleteTestStream(args.bus, `bench${process.pid}`);
     fleet.dispose();
   }
 }

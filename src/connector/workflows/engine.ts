@@ -24,7 +24,7 @@ import { and, chunks, eq, isIn, ne, type Row, type Store } from '../../store/ind
 import type { OperationRegistry } from '../../webapi/index.js';
 import type { ProcessDeps } from '../process-deps.js';
 import { runSteps, runsInOneTransaction, StepFailedError, type StepLogEntry } from './run-steps.js';
-import { describeStep, parseAttributeList, parseSteps } from './steps.js';
+import { describeStep, parseAttributeList, parseSteps, type Step } from './steps.js';
 
 export const WORKFLOW = 'workflow';
 export const RUN = 'asyncoperation';
@@ -66,10 +66,14 @@ export interface WorkflowEngineOptions {
 interface ActiveWorkflow {
   readonly id: string;
   readonly name: string;
+  readonly table: string;
   readonly rank: number;
   readonly onCreate: boolean;
   readonly onUpdate: ReadonlySet<string>;
   readonly onDelete: boolean;
+  /** Its steps as the list was read; parsed once, when a run first needs them. */
+  readonly stepsText: string | null;
+  parsed?: readonly Step[] | null;
 }
 
 type Cache = ReadonlyMap<string, readonly ActiveWorkflow[]>;
@@ -132,6 +136,10 @@ export class WorkflowEngine {
   /** Active workflows by table; replaced (as a promise, so events wait for it) whenever a workflow changes. */
   #cache: Promise<Cache> = Promise.resolve(new Map());
   #lastCache: Cache = new Map();
+  /** The same active workflows by id. */
+  #activeById = new Map<string, ActiveWorkflow>();
+  /** Runs this process created and has not executed yet, as created: their first execution need not read them. */
+  readonly #fresh = new Map<string, Row>();
   /** Resolves once the runs left by a previous process are queued; new runs queue behind them. */
   #resumed: Promise<void> = Promise.resolve();
   #consumer: RecordEventConsumer | undefined;
@@ -234,23 +242,29 @@ export class WorkflowEngine {
   async #loadCache(): Promise<Cache> {
     try {
       const rows = await this.#records.query(this.#system, WORKFLOW, {
-        columns: ['name', 'primaryentity', 'rank', 'triggeroncreate', 'triggeronupdateattributelist', 'triggerondelete'],
+        columns: ['name', 'primaryentity', 'rank', 'triggeroncreate', 'triggeronupdateattributelist', 'triggerondelete', 'ccs_steps'],
         where: and(eq('statecode', WORKFLOW_ACTIVATED), eq('category', CATEGORY_WORKFLOW)),
       });
       const byTable = new Map<string, ActiveWorkflow[]>();
+      const byId = new Map<string, ActiveWorkflow>();
       for (const r of rows) {
         const table = String(r['primaryentity']);
         const list = byTable.get(table) ?? [];
-        list.push({
+        const workflow: ActiveWorkflow = {
           id: String(r[WORKFLOW_ID]),
           name: String(r['name']),
+          table,
           rank: num(r['rank']) ?? 0,
           onCreate: Number(r['triggeroncreate']) === 1,
           onUpdate: new Set(parseAttributeList(r['triggeronupdateattributelist'] as string | null)),
           onDelete: Number(r['triggerondelete']) === 1,
-        });
+          stepsText: (r['ccs_steps'] as string | null) ?? null,
+        };
+        list.push(workflow);
         byTable.set(table, list);
+        byId.set(workflow.id, workflow);
       }
+      this.#activeById = byId;
       for (const list of byTable.values()) list.sort((a, b) => a.rank - b.rank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       this.#lastCache = byTable;
       return byTable;
@@ -296,7 +310,7 @@ export class WorkflowEngine {
   }
 
   async #createRuns(planned: readonly Planned[], skipExisting: boolean): Promise<{ key: string; id: string }[]> {
-    const created: { key: string; id: string }[] = [];
+    const created: { key: string; id: string; row?: Row }[] = [];
     const pending: RecordEvent[] = [];
     await this.#store.transaction(async (tx) => {
       created.length = 0;
@@ -312,9 +326,9 @@ export class WorkflowEngine {
         const correlationid = randomUUID();
         for (const w of workflows) {
           if (existing.has(`${e.sequence}:${w.id}`)) continue;
-          let id: string;
+          let run: { id: string; row?: Row };
           try {
-            id = await this.#createRun(rc, e, w, correlationid, depth);
+            run = await this.#createRun(rc, e, w, correlationid, depth);
           } catch (err) {
             // Refused before anything was written (the record or the workflow was deleted since the event): the
             // event's remaining runs are not started, as the event would otherwise come back for ever. Store errors
@@ -323,15 +337,17 @@ export class WorkflowEngine {
             this.#log.warn({ err, table: e.table, id: e.id, event: e.type, workflow: w.name }, 'workflow run not started');
             break;
           }
-          created.push({ key: `${e.table}:${e.id}`, id });
+          created.push({ key: `${e.table}:${e.id}`, ...run });
         }
       }
     });
     this.#records.publish(pending);
+    for (const { id, row } of created) if (row) this.#fresh.set(id, row);
     return created;
   }
 
-  async #createRun(rc: RecordContext, e: DurableRecordEvent, w: ActiveWorkflow, correlationid: string, depth: number): Promise<string> {
+  /** Creates a run; resolves to its id and, for a run on a record that exists, its row as created. */
+  async #createRun(rc: RecordContext, e: DurableRecordEvent, w: ActiveWorkflow, correlationid: string, depth: number): Promise<{ id: string; row?: Row }> {
     const values: Record<string, unknown> = {
       name: w.name,
       operationtype: OPERATION_WORKFLOW,
@@ -350,8 +366,9 @@ export class WorkflowEngine {
     const id = await this.#records.create(rc, RUN, values);
     if (e.type === 'deleted') {
       await rc.db.update(RUN, { regardingobjectid: e.id, [lookupTypeColumn('regardingobjectid')]: e.table }, eq(RUN_ID, id));
+      return { id };
     }
-    return id;
+    return { id, row: { ...values, [RUN_ID]: id, regardingobjectid: e.id, versionnumber: 1 } };
   }
 
   /** Submission order across restarts: microseconds of the wall clock, strictly increasing within the process. */
@@ -478,17 +495,20 @@ export class WorkflowEngine {
     const workflowId = run['workflowactivationid'];
     const regardingId = run['regardingobjectid'];
     if (typeof workflowId !== 'string' || typeof regardingId !== 'string' || num(run['ccs_triggerevent']) === TRIGGER_EVENT.deleted) return undefined;
-    const workflow = await this.#records.retrieve(this.#system, WORKFLOW, workflowId);
-    const tableName = String(workflow?.['primaryentity']);
-    const table = this.#model.table(tableName);
+    // The list of active workflows has the definition; a workflow no longer in it takes the step-by-step path.
+    const workflow = this.#activeById.get(workflowId);
+    const table = workflow && this.#model.table(workflow.table);
     if (!workflow || !table) return undefined;
-    let steps;
-    try {
-      steps = parseSteps(workflow['ccs_steps'] as string | null, { model: this.#model, operations: this.#operations, primaryEntity: tableName });
-    } catch {
-      return undefined;
+    if (workflow.parsed === undefined) {
+      try {
+        workflow.parsed = parseSteps(workflow.stepsText, { model: this.#model, operations: this.#operations, primaryEntity: workflow.table });
+      } catch {
+        workflow.parsed = null;
+      }
     }
-    if (!runsInOneTransaction(steps, this.#operations, tableName)) return undefined;
+    const steps = workflow.parsed;
+    const tableName = workflow.table;
+    if (!steps || !runsInOneTransaction(steps, this.#operations, tableName)) return undefined;
     const record = await this.#records.retrieve(this.#system, tableName, regardingId);
     if (!record) return undefined;
     const startedMs = this.#clock();
@@ -520,7 +540,9 @@ export class WorkflowEngine {
   }
 
   async #execute(runId: string): Promise<Outcome> {
-    const run = await this.#records.retrieve(this.#system, RUN, runId);
+    const fresh = this.#fresh.get(runId);
+    this.#fresh.delete(runId);
+    const run = fresh ?? (await this.#records.retrieve(this.#system, RUN, runId));
     // Gone, finished, or canceled by a user (statuscode 32) while it waited.
     if (!run || num(run['statecode']) === RUN_COMPLETED) return 'done';
     const status = num(run['statuscode']);
