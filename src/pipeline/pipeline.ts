@@ -659,7 +659,11 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     timers = [];
     await subscription?.unsubscribe();
     subscription = undefined;
-    await responder?.unsubscribe();
+  }
+
+  /** Stops answering other workers' pings: from now on they take this worker for gone. */
+  async function vanish(): Promise<void> {
+    await responder?.unsubscribe().catch((e: unknown) => log.warn({ err: e }, 'leaving the rules workers on the bus failed'));
     responder = undefined;
   }
 
@@ -750,6 +754,8 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
       } catch (e) {
         log.error({ err: e }, 'rules pipeline could not finish its work before stopping');
       }
+      // Only now: while it catches up and checkpoints, the others must not take this worker for gone.
+      await vanish();
       await exclusive(() => forget(heldList()));
     },
 
@@ -759,6 +765,7 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
       devices.close();
       if (!started) return;
       await halt();
+      await vanish();
       await beating;
       await exclusive(() => forget(heldList()));
     },
