@@ -5,6 +5,7 @@ import { DuplicateKeyError } from '../../errors/index.js';
 import { compare } from '../conditions.js';
 import { SqlCompiler, quote, type CompiledSql, type Dialect } from '../sql/compile.js';
 import { PendingLogs, type PendingLog } from '../sql/pending-logs.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import type { Condition, JsonNumbersBucket, JsonNumbersQuery, LogAppend, PhysicalTable, Row, SelectQuery, Store, StoreValue, Transaction } from '../types.js';
 
 const dialect: Dialect = {
@@ -89,6 +90,7 @@ export class SqliteStore implements Store {
   /** Tail of the queue of writers waiting for the write connection. */
   #writeLock: Promise<void> = Promise.resolve();
   #inWriteTransaction: Database.Transaction<(work: () => number) => number> | undefined;
+  readonly #checkpointer: Checkpointer | undefined;
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -96,6 +98,10 @@ export class SqliteStore implements Store {
     writer.pragma('journal_mode = WAL');
     writer.pragma('synchronous = NORMAL');
     writer.pragma('busy_timeout = 5000');
+    if (path !== ':memory:') {
+      writer.pragma('wal_autocheckpoint = 0');
+      this.#checkpointer = startCheckpointer(path);
+    }
     // SQLite's default page cache is 2 MB; tables of millions of rows with several indexes need far more to keep
     // index pages hot for inserts and lookups. Memory is taken only as pages are used.
     writer.pragma(`cache_size = -${CACHE_KIB}`);
@@ -244,6 +250,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await this.#writeLock;
+    await this.#checkpointer?.close();
     if (this.#reader !== this.#writer) this.#reader.db.close();
     this.#writer.db.close();
   }
