@@ -16,7 +16,7 @@ import { RECORD_EVENT_TABLES, RecordEventLog, RecordsService, type RecordContext
 import { createPrincipal, DEFAULT_ROLES, RateLimiter, TOKEN_TABLE, TokenService, type RoleDefinition } from './security/index.js';
 import { registerConsoleRoutes } from './console/index.js';
 import { createMetrics } from './metrics/index.js';
-import { createAlertPipeline, createImportDeviceRules, registerRuleValidation, type AlertPipeline } from './pipeline/index.js';
+import { createAlertPipeline, createImportDeviceRules, registerRuleValidation, type AlertPipeline, type AlertPipelineDeps } from './pipeline/index.js';
 import { createStore } from './store/index.js';
 import type { Store } from './store/types.js';
 import { createHttpServer, createWhoAmI, OperationRegistry, WebApi } from './webapi/index.js';
@@ -34,6 +34,8 @@ export interface AppDeps {
   readonly bus?: Bus;
   /** Timings of the durable record events (poll, lease, checkpoint, retention); defaults suit production. */
   readonly recordEvents?: RecordEventLogOptions;
+  /** Timings of the rules pipeline (tick, checkpoint, worker heartbeat and staleness); defaults suit production. */
+  readonly pipeline?: Pick<AlertPipelineDeps, 'tickMs' | 'checkpointMs' | 'heartbeatMs' | 'staleMs'>;
 }
 
 export interface StartInfo {
@@ -141,7 +143,7 @@ export async function createApp(config: Config, deps: AppDeps = {}): Promise<App
   const stopTwinSync = writesRecords ? startTwinSync({ hub, records, system, log }) : idle;
   registerRuleValidation(records);
   // Rules workers share the devices by partition; in scale-out a worker is known by its node id.
-  const pipeline = createAlertPipeline({ store, records, system, hub, bus, clock, log, metrics, workerId: cluster?.nodeId });
+  const pipeline = createAlertPipeline({ ...deps.pipeline, store, records, system, hub, bus, clock, log, metrics, workerId: cluster?.nodeId });
   let tlsMaterial: TlsMaterial | undefined;
   const tls = () =>
     (tlsMaterial ??= ensureTlsMaterial({ dataDir: config.dataDir, hostNames: [config.hubHostName], certFile: config.tlsCert, keyFile: config.tlsKey, clock }));

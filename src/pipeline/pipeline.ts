@@ -372,10 +372,15 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     const now = clock();
     const run = writing.then(() =>
       store.transaction(async (tx) => {
+        // Watermarks usually move together (to the highest sequence applied): one statement per value, not per partition.
         const taken = new Set<number>();
-        for (const [partition, sequence] of snap.marks) {
-          const n = await tx.update(RULE_WATERMARK_TABLE.name, { sequence, updatedon: now }, and(eq('partition', partition), eq('workerid', workerId)));
-          if (n === 0) taken.add(partition);
+        const byMark = new Map<number, number[]>();
+        for (const [partition, sequence] of snap.marks) byMark.set(sequence, [...(byMark.get(sequence) ?? []), partition]);
+        for (const [sequence, partitions] of byMark) {
+          const n = await tx.update(RULE_WATERMARK_TABLE.name, { sequence, updatedon: now }, and(isIn('partition', partitions), eq('workerid', workerId)));
+          if (n === partitions.length) continue;
+          const still = new Set((await tx.select({ table: RULE_WATERMARK_TABLE.name, columns: ['partition'], where: and(isIn('partition', partitions), eq('workerid', workerId)) })).map((r) => Number(r['partition'])));
+          for (const p of partitions) if (!still.has(p)) taken.add(p);
         }
         for (const row of snap.rows) {
           if (taken.has(Number(row['partition']))) continue;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
-import { createApp, type App, type StartInfo } from '../../src/app.js';
+import { createApp, type App, type AppDeps, type StartInfo } from '../../src/app.js';
 import type { Bus } from '../../src/bus/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { ownerOf, partitionOfDevice, partitionsOf, RULE_PARTITIONS } from '../../src/pipeline/partitions.js';
@@ -74,7 +74,7 @@ interface Worker {
 }
 
 /** An all-roles node of an installation: the shared store and in-process bus network, ephemeral ports, the test's clock. */
-async function startWorker(storeUrl: string, bus: Bus, tls: SharedTls, clock?: () => number): Promise<Worker> {
+async function startWorker(storeUrl: string, bus: Bus, tls: SharedTls, clock?: () => number, pipeline?: AppDeps['pipeline']): Promise<Worker> {
   const flags = new Map(
     Object.entries({
       'data-dir': mkdtempSync(join(tmpdir(), 'ccs-partitions-')),
@@ -89,7 +89,7 @@ async function startWorker(storeUrl: string, bus: Bus, tls: SharedTls, clock?: (
       'tls-key': tls.keyFile,
     }),
   );
-  const app = await createApp(loadConfig(flags, {}), { bus, clock });
+  const app = await createApp(loadConfig(flags, {}), { bus, clock, pipeline });
   const info = await app.start();
   let stopped = false;
   return {
@@ -181,7 +181,7 @@ for (const engine of engines()) {
     const tls = sharedTls();
     const [memoryBus] = sharedBuses();
     /** Nodes on one fresh store and one bus (in-process by default); `close` stops them all and drops the store's schema. */
-    function installation(clock?: () => number, makeBus: () => SharedBus = memoryBus!) {
+    function installation(clock?: () => number, makeBus: () => SharedBus = memoryBus!, pipeline?: AppDeps['pipeline']) {
       const storeUrl = engine.url();
       const bus = makeBus();
       const workers: Worker[] = [];
@@ -189,7 +189,7 @@ for (const engine of engines()) {
         storeUrl,
         bus,
         async start(): Promise<Worker> {
-          const w = await startWorker(storeUrl, await bus.connect(), tls, clock);
+          const w = await startWorker(storeUrl, await bus.connect(), tls, clock, pipeline);
           workers.push(w);
           return w;
         },
@@ -364,6 +364,33 @@ for (const engine of engines()) {
       assert.equal(await a.metric('ccs_pipeline_readings_total', 'source="replay"'), 1);
       await a.app.pipeline.heartbeat();
       assert.deepEqual(await alertTokens(a.app, device), [`h-1/${ruleId}`]);
+    });
+
+    test('a worker whose partition was taken while it was presumed gone writes none of its states, and drops them', TIMEOUT, async (t) => {
+      // Heartbeats and checkpoints only when the test says so.
+      const inst = installation(undefined, undefined, { heartbeatMs: 3_600_000, checkpointMs: 3_600_000 });
+      t.after(() => inst.close());
+      const a = await inst.start();
+      await createRule(a.app, 'Hot', { measure: 'Temperature', op: 'gt', value: 70 });
+      const p = partitionOfDevice('zombie-1');
+      const [before] = await a.app.store.select({ table: 'ccs_rulewatermark', where: eq('partition', p) });
+      // Another worker took the partition behind A's back (A's heartbeat was late): the row names it now.
+      await a.app.store.update('ccs_rulewatermark', { workerid: 'other' }, eq('partition', p));
+      await ingest(a.app, 'zombie-1', 20, 'z-1');
+      await until(async () => ((await a.metric('ccs_pipeline_readings_total')) === 1 ? true : undefined), 'the reading evaluated');
+      await a.app.pipeline.checkpoint();
+      assert.equal((await a.app.store.select({ table: 'ccs_rulestate', where: eq('deviceid', 'zombie-1') })).length, 0, "no state written over the new holder's");
+      const [after] = await a.app.store.select({ table: 'ccs_rulewatermark', where: eq('partition', p) });
+      assert.equal(after?.['workerid'], 'other');
+      assert.equal(after?.['sequence'], before?.['sequence'], 'nor its watermark');
+      // At its next heartbeat A drops the partition's devices unsaved; 'other' has no heartbeat row, so A takes the
+      // partition back at once and replays its reading from the log.
+      await a.app.pipeline.heartbeat();
+      assert.equal(a.app.pipeline.partitions().length, RULE_PARTITIONS);
+      assert.equal(await a.metric('ccs_pipeline_readings_total', 'source="replay"'), 1);
+      await a.app.pipeline.checkpoint();
+      const [row] = await a.app.store.select({ table: 'ccs_rulestate', where: eq('deviceid', 'zombie-1') });
+      assert.equal(row?.['partition'], p);
     });
 
     test('checkpoints written before partitioning (no partition, one watermark) are restored without a full replay', TIMEOUT, async (t) => {
