@@ -102,7 +102,7 @@ export function columnsToLoad(select: readonly string[] | undefined, expand: rea
  */
 export class RecordsService {
   readonly #listeners = new Set<RecordListener>();
-  readonly #validators = new Map<string, RecordValidator[]>();
+  readonly #validators = new Map<string, { readonly check: RecordValidator; readonly columns?: readonly string[] }[]>();
   readonly #createHooks = new Map<string, CreateHook[]>();
 
   constructor(
@@ -140,15 +140,17 @@ export class RecordsService {
   }
 
   /**
-   * Adds a check run on every create and update of `tableName` (rules whose JSON the metadata cannot describe).
-   * Returns the function that removes it.
+   * Adds a check run on every create and update of `tableName` (rules whose JSON the metadata cannot describe). On an
+   * update it sees the stored row with the new values over it; `columns`, when given, are the only stored columns it
+   * reads (an update then reads no more than its validators need). Returns the function that removes it.
    */
-  addValidator(tableName: string, validator: RecordValidator): () => void {
+  addValidator(tableName: string, validator: RecordValidator, columns?: readonly string[]): () => void {
     const list = this.#validators.get(tableName) ?? [];
-    list.push(validator);
+    const entry = { check: validator, columns };
+    list.push(entry);
     this.#validators.set(tableName, list);
     return () => {
-      const i = list.indexOf(validator);
+      const i = list.indexOf(entry);
       if (i >= 0) list.splice(i, 1);
     };
   }
@@ -267,7 +269,7 @@ export class RecordsService {
         throw new CcsError('RequiredValueMissing', `A value for the required column '${c.logicalName}' is missing.`);
       }
     }
-    for (const validate of this.#validators.get(tableName) ?? []) validate(row, 'create');
+    for (const v of this.#validators.get(tableName) ?? []) v.check(row, 'create');
     const event: RecordEvent = { type: 'created', table: tableName, id, columns: Object.keys(values), principal: ctx.principal };
     try {
       await ctx.db.insert(tableName, row, this.#logOf(event));
@@ -324,16 +326,17 @@ export class RecordsService {
     const event: RecordEvent = { type: 'updated', table: tableName, id, columns: Object.keys(values), principal: ctx.principal };
     // Without a version from the caller the last writer wins, as in Dataverse without If-Match: a write that lands
     // between the read and the write below only makes this one read again (and validate against the new row).
+    // Validators see the row as it will be (a change of one column can make another invalid): what they read of it.
     const validators = this.#validators.get(tableName) ?? [];
+    const columns = validators.every((v) => v.columns) ? [...new Set([pk, 'versionnumber', ...validators.flatMap((v) => v.columns ?? [])])] : undefined;
     for (let attempt = 1; ; attempt++) {
-      // With validators, the whole row: they see it as it will be (a change of one column can make another invalid).
-      const current = await ctx.db.select({ table: tableName, columns: validators.length > 0 ? undefined : [pk, 'versionnumber'], where: eq(pk, id), limit: 1 });
+      const current = await ctx.db.select({ table: tableName, columns, where: eq(pk, id), limit: 1 });
       if (current.length === 0) throw notFound(table, id);
       const version = Number(current[0]!['versionnumber']);
       if (opts.ifVersion !== undefined && opts.ifVersion !== version) throw versionMismatch();
       if (validators.length > 0) {
         const merged = { ...current[0], ...row };
-        for (const validate of validators) validate(merged, 'update');
+        for (const v of validators) v.check(merged, 'update');
       }
       const written: Row = { ...row, modifiedon: this.deps.clock(), versionnumber: version + 1 };
       if (table.column('modifiedby')) written['modifiedby'] = ctx.principal.userId;

@@ -71,14 +71,14 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
       checkStage({
         table: ALERT, stageColumn: 'stageid', requireProcessId: true, id: row[ALERT_ID], stage: row['stageid'], path: row['traversedpath'],
         processId: row['processid'], hasCase: row[CASE] != null, active: Number(row['statecode'] ?? ACTIVE) === ACTIVE,
-      })),
+      }), [ALERT_ID, 'stageid', 'traversedpath', 'processid', CASE, 'statecode']),
     records.addValidator(INSTANCE, (row) => {
       if (row[INSTANCE_ALERT] == null) throw new CcsError('RequiredValueMissing', `A value for the required column '${INSTANCE_ALERT}' is missing.`);
       checkStage({
         table: INSTANCE, stageColumn: 'activestageid', id: row[INSTANCE_ID], stage: row['activestageid'], path: row['traversedpath'],
         processId: row['processid'], hasCase: row[INSTANCE_CASE] != null, active: Number(row['statecode'] ?? ACTIVE) === ACTIVE,
       });
-    }),
+    }, [INSTANCE_ALERT, INSTANCE_ID, 'activestageid', 'traversedpath', 'processid', INSTANCE_CASE, 'statecode']),
     // An alert created in a transaction (the rules pipeline's, a $batch change set) enters its process in it: one
     // commit, and no moment when the new alert has no stage. The event below then finds nothing left to do.
     records.addCreateHook(ALERT, async (rc, id, columns) => {

@@ -23,6 +23,7 @@ import type { Principal } from '../../security/index.js';
 import { and, chunks, eq, isIn, ne, type Row, type Store } from '../../store/index.js';
 import type { OperationRegistry } from '../../webapi/index.js';
 import type { ProcessDeps } from '../process-deps.js';
+import { recordColumns } from './evaluate.js';
 import { runSteps, runsInOneTransaction, StepFailedError, type StepLogEntry } from './run-steps.js';
 import { describeStep, parseAttributeList, parseSteps, type Step } from './steps.js';
 
@@ -71,9 +72,9 @@ interface ActiveWorkflow {
   readonly onCreate: boolean;
   readonly onUpdate: ReadonlySet<string>;
   readonly onDelete: boolean;
-  /** Its steps as the list was read; parsed once, when a run first needs them. */
+  /** Its steps as the list was read; parsed once, when a run first needs them (null: they cannot run). */
   readonly stepsText: string | null;
-  parsed?: readonly Step[] | null;
+  parsed?: { readonly steps: readonly Step[]; readonly recordColumns: readonly string[] } | null;
 }
 
 type Cache = ReadonlyMap<string, readonly ActiveWorkflow[]>;
@@ -501,15 +502,17 @@ export class WorkflowEngine {
     if (!workflow || !table) return undefined;
     if (workflow.parsed === undefined) {
       try {
-        workflow.parsed = parseSteps(workflow.stepsText, { model: this.#model, operations: this.#operations, primaryEntity: workflow.table });
+        const steps = parseSteps(workflow.stepsText, { model: this.#model, operations: this.#operations, primaryEntity: workflow.table });
+        workflow.parsed = { steps, recordColumns: [...recordColumns(steps, table)] };
       } catch {
         workflow.parsed = null;
       }
     }
-    const steps = workflow.parsed;
     const tableName = workflow.table;
-    if (!steps || !runsInOneTransaction(steps, this.#operations, tableName)) return undefined;
-    const record = await this.#records.retrieve(this.#system, tableName, regardingId);
+    if (!workflow.parsed || !runsInOneTransaction(workflow.parsed.steps, this.#operations, tableName)) return undefined;
+    const { steps } = workflow.parsed;
+    // What the steps read of the record, and its key: an existence check when they read nothing.
+    const record = await this.#records.retrieve(this.#system, tableName, regardingId, workflow.parsed.recordColumns);
     if (!record) return undefined;
     const startedMs = this.#clock();
     const principal: Principal = { ...this.#system.principal };

@@ -54,6 +54,19 @@ function columnValue(table: Table, row: Row, column: string): unknown {
   return fromStoreValue(def, raw);
 }
 
+/** The columns of the triggering record that `$record` references in `value` (steps, or any part of them) read. */
+export function recordColumns(value: unknown, table: Table, into = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) for (const v of value) recordColumns(v, table, into);
+  else if (isObject(value)) {
+    const path = value['$record'];
+    const column = typeof path === 'string' ? path.split('.')[0]! : undefined;
+    // A column the table does not have reads as null (recordValue): nothing to select.
+    if (column !== undefined && table.column(column)) into.add(column);
+    for (const v of Object.values(value)) recordColumns(v, table, into);
+  }
+  return into;
+}
+
 async function recordValue(path: string, scope: RunScope): Promise<unknown> {
   const segments = path.split('.');
   let table = scope.table;
