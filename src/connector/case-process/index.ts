@@ -50,6 +50,7 @@ export { syncProcess, type ProcessChange, type ProcessOutcome } from './bookkeep
 const INCIDENT = 'incident';
 const RESOLVED = 1;
 const PAGE = 200;
+const STARTED_IN_CREATE_MAX = 10_000;
 const ALERT_SIDE = new Set(['stageid', 'traversedpath', 'processid', CASE]);
 const INSTANCE_SIDE = new Set(['activestageid', 'traversedpath', 'processid', INSTANCE_CASE, INSTANCE_ALERT]);
 
@@ -62,6 +63,8 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
   const { records, system, store, log, clock } = deps;
   /** The platform, under a principal of this process's own: the events of its own writes are recognised and skipped. */
   const self: RecordContext = { ...system, principal: { ...system.principal } };
+  /** Alerts whose process the create hook started: their created event has nothing left to do. */
+  const startedInCreate = new Set<string>();
   let stopping = false;
   /** Work per key (an alert, or an incident being resolved), chained so one key's work runs in order. */
   const chains = new Map<string, Promise<void>>();
@@ -83,6 +86,9 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
     // commit, and no moment when the new alert has no stage. The event below then finds nothing left to do.
     records.addCreateHook(ALERT, async (rc, id, columns) => {
       await syncProcess(records, { ...rc, principal: self.principal }, rc.db, id, { start: true, createdTopLevel: isCreatedTopLevel(columns) }, clock());
+      // A create rolled back later leaves its id here: forgotten with the rest once there are many.
+      if (startedInCreate.size >= STARTED_IN_CREATE_MAX) startedInCreate.clear();
+      startedInCreate.add(id);
     }),
     // Dataverse derives objecttypecode from objectid; a client that sends both must agree with itself.
     records.addValidator('annotation', (row) => {
@@ -160,7 +166,9 @@ export function startCaseProcess(deps: ProcessDeps): StopProcess {
     // Its own writes keep an alert and its instance in step already: the echo would find nothing to do.
     if (e.principal === self.principal) return;
     if (e.table === ALERT) {
-      if (e.type === 'created') void alertTask(e.id, { start: true, createdTopLevel: isCreatedTopLevel(e.columns) });
+      if (e.type === 'created') {
+        if (!startedInCreate.delete(e.id)) void alertTask(e.id, { start: true, createdTopLevel: isCreatedTopLevel(e.columns) });
+      }
       else if (e.type === 'updated' && e.columns.some((c) => ALERT_SIDE.has(c))) void alertTask(e.id, { source: 'alert' });
     } else if (e.table === INSTANCE) {
       if (e.type !== 'deleted' && e.columns.some((c) => INSTANCE_SIDE.has(c))) void enqueue(`instance:${e.id}`, () => fromInstance(e.id));
