@@ -37,13 +37,16 @@ const CONCURRENCY = Number(args.concurrency);
 const ROUNDS = Number(args.rounds);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Tokens of their own for each run, so that runs against one database never meet an earlier run's alerts. */
+const RUN = Date.now().toString(36);
+
 function firing(round: number, i: number): Firing {
   const deviceId = `bench-alert-${i % DEVICES}`;
   const time = Date.now();
   const condition = { measure: 'Temperature', op: 'gt', value: 70 } as const;
   return {
-    ruleId: 'bench-rule', ruleName: 'bench', deviceId, deviceRecordId: null, time, trigger: 'reading', messageId: `r${round}-m${i}`,
-    eventToken: `r${round}-m${i}`, ruleOutput: 'Out0', alertType: 192350000, description: `Temperature reading of ${71 + (i % 10)} exceeded a threshold of 70`,
+    ruleId: 'bench-rule', ruleName: 'bench', deviceId, deviceRecordId: null, time, trigger: 'reading', messageId: `${RUN}-r${round}-m${i}`,
+    eventToken: `${RUN}-r${round}-m${i}`, ruleOutput: 'Out0', alertType: 192350000, description: `Temperature reading of ${71 + (i % 10)} exceeded a threshold of 70`,
     readingType: 'Temperature', reading: 71 + (i % 10), threshold: 70, condition, readings: [],
   } as unknown as Firing;
 }
