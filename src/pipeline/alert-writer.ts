@@ -26,6 +26,11 @@ export interface AlertWriter {
 
 /** Alerts written in one transaction at most. */
 const MAX_GROUP = 64;
+/**
+ * Transactions writing at once: SQLite has one writer, so one, and the next group gathers meanwhile; on PostgreSQL
+ * the round trips of several overlap.
+ */
+const WRITERS = { sqlite: 1, postgres: 8 } as const;
 
 interface Queued {
   readonly token: string;
@@ -40,15 +45,16 @@ interface Queued {
  * token, so two workers (or a replay racing live delivery) cannot both create it. Records are created through the
  * records service: the alert raises the same record events as one posted through the Web API (workflows react).
  *
- * Group commit: alerts asked for while a transaction is writing go together in the next one (in token order, so two
- * writers never wait for each other's locks in opposite orders). Alone an alert is written at once; under load a
- * commit, the expensive part, is shared. When a group fails, its alerts are written one by one, so one bad alert
- * fails alone.
+ * Group commit: alerts asked for while the writing transactions are busy go together in the next one (in token
+ * order, so two writers never wait for each other's locks in opposite orders). Alone an alert is written at once;
+ * under load a commit, the expensive part, is shared. When a group fails, its alerts are written one by one, so one
+ * bad alert fails alone.
  */
 export function createAlertWriter(deps: { readonly store: Store; readonly records: RecordsService; readonly system: RecordContext }): AlertWriter {
   const { store, records, system } = deps;
   const queue: Queued[] = [];
-  let writing = false;
+  const writers = WRITERS[store.engine];
+  let writing = 0;
 
   async function writeGroup(group: readonly Queued[]): Promise<boolean[]> {
     const pending: RecordEvent[] = [];
@@ -68,7 +74,7 @@ export function createAlertWriter(deps: { readonly store: Store; readonly record
   }
 
   async function drain(): Promise<void> {
-    writing = true;
+    writing++;
     try {
       while (queue.length > 0) {
         const group = queue.splice(0, MAX_GROUP).sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0));
@@ -89,7 +95,7 @@ export function createAlertWriter(deps: { readonly store: Store; readonly record
         }
       }
     } finally {
-      writing = false;
+      writing--;
     }
   }
 
@@ -109,7 +115,7 @@ export function createAlertWriter(deps: { readonly store: Store; readonly record
       if (device?.customerAssetId) values['msdyn_customerasset'] = device.customerAssetId;
       return new Promise<boolean>((resolve, reject) => {
         queue.push({ token, values, resolve, reject });
-        if (!writing) void drain();
+        if (writing < writers) void drain();
       });
     },
   };
