@@ -80,6 +80,12 @@ export interface Bus {
   respond(subject: string, handler: RequestHandler): Subscription;
   /** Stops every subscription and releases the connection; unfinished durable messages stay on a durable bus. */
   close(): Promise<void>;
+  /**
+   * A networked bus tells `listener` when its connection is lost and when it is back: what was published meanwhile
+   * never reached its plain subscriptions (durable ones get it). Returns the function that removes the listener. The
+   * in-process bus has no connection to lose and leaves this out.
+   */
+  onConnection?(listener: (change: 'disconnected' | 'reconnected') => void): () => void;
 }
 
 /** Reports a handler error (or, on a networked bus, a delivery problem) with the subject it concerns. */

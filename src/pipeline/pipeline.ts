@@ -407,7 +407,10 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     }
   }
 
+  /** Set when a networked bus has reconnected, until the held partitions are replayed (resync). */
+  let feedGap = false;
   async function checkpoint(): Promise<void> {
+    if (feedGap) return; // the states may have skipped what the live feed lost: resync first
     await write(await exclusive(() => snapshot()));
   }
 
@@ -646,13 +649,44 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
     log.info({ partitions: parts.size, held: heldCount, replayed, worker: workerId }, 'rules worker took partitions');
   }
 
-  /** Heartbeats one after another (the timer's and explicit ones). */
+  /**
+   * Takes the held partitions again as after a crash, because the live feed of a networked bus lost what was
+   * published while it was disconnected: a device's next reading would make its state skip the lost ones for good.
+   * The checkpointed states are restored and the log replayed after their watermarks, in order; alerts already
+   * written are recognised by their tokens. Until this is done no checkpoint is written (`feedGap`).
+   */
+  async function resync(): Promise<void> {
+    const parts = heldList();
+    const replayed = parts.length === 0 ? 0 : await exclusive(async () => {
+      const stored = new Map<number, number>();
+      for (const r of await store.select({ table: RULE_WATERMARK_TABLE.name, where: isIn('partition', parts) })) stored.set(Number(r['partition']), Number(r['sequence'] ?? 0));
+      const again = new Map(parts.map((p) => [p, stored.get(p) ?? legacyWatermark]));
+      forget(parts);
+      take(again);
+      const set = new Set(parts);
+      await restore(set);
+      return replayTaken(set, Math.min(...again.values()));
+    });
+    feedGap = false;
+    log.info({ partitions: parts.length, replayed, worker: workerId }, 'rules worker replayed its partitions after the bus reconnected');
+  }
+
+  /** Heartbeats one after another (the timer's and explicit ones), each after a resync the bus asked for. */
   let beating: Promise<unknown> = Promise.resolve();
   function heartbeat(phase: 'start' | 'run' = 'run', firstLive?: () => number | undefined): Promise<void> {
-    const run = beating.then(() => rebalance(phase, firstLive));
+    const run = beating.then(async () => {
+      if (feedGap) await resync();
+      await rebalance(phase, firstLive);
+    });
     beating = run.catch(() => undefined);
     return run;
   }
+  const offConnection = bus.onConnection?.((change) => {
+    if (change !== 'reconnected' || !started) return;
+    feedGap = true;
+    const run = beating.then(() => (feedGap ? resync() : undefined));
+    beating = run.catch((e: unknown) => log.error({ err: e }, 'rules worker could not replay after the bus reconnected; trying again at the next heartbeat'));
+  });
 
   let subscription: Subscription | undefined;
   let timers: NodeJS.Timeout[] = [];
@@ -737,6 +771,7 @@ export function createAlertPipeline(deps: AlertPipelineDeps): AlertPipeline {
 
     async stop() {
       offReported();
+      offConnection?.();
       rules.close();
       devices.close();
       if (!started) return;

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type App } from '../../src/app.js';
+import type { Bus } from '../../src/bus/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { PostgresStore } from '../../src/store/index.js';
 import type { Engine } from './engines.js';
@@ -27,14 +28,14 @@ export interface TestServer {
 
 export async function startServer(
   engine: Engine,
-  opts: { storeUrl?: string; dataDir?: string; settings?: Record<string, string>; clock?: () => number } = {},
+  opts: { storeUrl?: string; dataDir?: string; settings?: Record<string, string>; clock?: () => number; bus?: Bus } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'ccs-app-'));
   const storeUrl = opts.storeUrl ?? engine.url();
   const flags = new Map(Object.entries({
     'data-dir': dataDir, store: storeUrl, 'http-port': '0', 'https-port': '0', 'mqtts-port': '0', host: '127.0.0.1', 'admin-token': ADMIN_TOKEN, 'log-level': 'silent', ...opts.settings,
   }));
-  const app = await createApp(loadConfig(flags, {}), opts.clock ? { clock: opts.clock } : {});
+  const app = await createApp(loadConfig(flags, {}), { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.bus ? { bus: opts.bus } : {}) });
   const info = await app.start();
   const url = `http://localhost:${info.port}`;
   return {

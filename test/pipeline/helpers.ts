@@ -1,4 +1,5 @@
 import type { App } from '../../src/app.js';
+import type { Bus } from '../../src/bus/index.js';
 import { startServer } from '../helpers/server.js';
 
 export interface Running {
@@ -10,8 +11,8 @@ export interface Running {
 }
 
 /** The whole server on ephemeral ports, with an injectable clock; a restart passes the same `storeUrl` and `dataDir`. */
-export async function startApp(storeUrl: string, opts: { dataDir?: string; clock?: () => number } = {}): Promise<Running & { dataDir: string }> {
-  const srv = await startServer({ name: 'sqlite', url: () => storeUrl }, { storeUrl, dataDir: opts.dataDir, clock: opts.clock });
+export async function startApp(storeUrl: string, opts: { dataDir?: string; clock?: () => number; bus?: Bus } = {}): Promise<Running & { dataDir: string }> {
+  const srv = await startServer({ name: 'sqlite', url: () => storeUrl }, { storeUrl, dataDir: opts.dataDir, clock: opts.clock, bus: opts.bus });
   return {
     app: srv.app,
     url: srv.url,

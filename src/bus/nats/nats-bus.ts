@@ -59,6 +59,13 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
   /** Subscriptions still being set up: a publish through this bus waits for them, as the port promises. */
   const pending = new Set<Promise<void>>();
   let closing: Promise<void> | undefined;
+  const connectionListeners = new Set<(change: 'disconnected' | 'reconnected') => void>();
+  void (async () => {
+    for await (const s of nc.status()) {
+      const change = s.type === 'disconnect' ? 'disconnected' : s.type === 'reconnect' ? 'reconnected' : undefined;
+      if (change) for (const l of connectionListeners) l(change);
+    }
+  })().catch((e: unknown) => onError(e, 'connection'));
 
   function track(pattern: string, sub: Active, ready: Promise<void>): Subscription {
     subs.add(sub);
@@ -234,6 +241,10 @@ export async function createNatsBus(opts: NatsBusOptions): Promise<Bus> {
       return envelope?.r;
     },
     respond,
+    onConnection(listener) {
+      connectionListeners.add(listener);
+      return () => void connectionListeners.delete(listener);
+    },
     async publish(subject, payload, options = {}) {
       assertConcrete(subject);
       if (pending.size > 0) await Promise.all(pending);
