@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import mqtt from 'mqtt';
-import { createApp, type App, type AppDeps, type StartInfo } from '../../src/app.js';
+import type { App, AppDeps, StartInfo } from '../../src/app.js';
 import type { Bus } from '../../src/bus/index.js';
-import { loadConfig } from '../../src/config/index.js';
 import { ownerOf, partitionOfDevice, partitionsOf, RULE_PARTITIONS } from '../../src/pipeline/partitions.js';
 import { createStore, eq, PostgresStore } from '../../src/store/index.js';
 import { engines } from '../helpers/engines.js';
-import { sharedBuses, sharedTls, until, type SharedBus, type SharedTls } from '../scale-out/nodes.js';
+import { ADMIN_TOKEN, sharedBuses, sharedTls, startNode, until, type SharedBus, type SharedTls } from '../scale-out/nodes.js';
 
 describe('device partitions', () => {
   test('a device id falls in one partition: FNV-1a 32 of its UTF-8 bytes, modulo 64', () => {
@@ -63,8 +59,6 @@ describe('device partitions', () => {
 /** Requests to the nodes go to localhost: a proxy configured for the machine must not take them. */
 for (const k of ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY']) delete process.env[k];
 
-const ADMIN_TOKEN = 'test-admin-token';
-
 interface Worker {
   readonly app: App;
   readonly info: StartInfo;
@@ -73,24 +67,9 @@ interface Worker {
   stop(): Promise<void>;
 }
 
-/** An all-roles node of an installation: the shared store and in-process bus network, ephemeral ports, the test's clock. */
+/** An all-roles node of an installation (startNode) with the test's clock and pipeline timings. */
 async function startWorker(storeUrl: string, bus: Bus, tls: SharedTls, clock?: () => number, pipeline?: AppDeps['pipeline']): Promise<Worker> {
-  const flags = new Map(
-    Object.entries({
-      'data-dir': mkdtempSync(join(tmpdir(), 'ccs-partitions-')),
-      store: storeUrl,
-      'http-port': '0',
-      'https-port': '0',
-      'mqtts-port': '0',
-      host: '127.0.0.1',
-      'admin-token': ADMIN_TOKEN,
-      'log-level': 'silent',
-      'tls-cert': tls.certFile,
-      'tls-key': tls.keyFile,
-    }),
-  );
-  const app = await createApp(loadConfig(flags, {}), { bus, clock, pipeline });
-  const info = await app.start();
+  const { app, info } = await startNode({ storeUrl, bus, tls, clock, pipeline });
   let stopped = false;
   return {
     app,

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type App, type StartInfo } from '../../src/app.js';
+import { createApp, type App, type AppDeps, type StartInfo } from '../../src/app.js';
 import { createMemoryBusNetwork, createNatsBus, type Bus } from '../../src/bus/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { ensureTlsMaterial } from '../../src/hub/index.js';
@@ -107,8 +107,19 @@ export function sign(resource: string, key: string, keyName?: string): string {
   return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${expiry}${keyName ? `&skn=${keyName}` : ''}`;
 }
 
-/** Starts an app as one node of an installation: the given store and bus, its own data dir, ephemeral ports. */
-export async function startNode(opts: { storeUrl: string; bus: Bus; tls: SharedTls; roles?: string; settings?: Record<string, string> }): Promise<TestNode> {
+/**
+ * Starts an app as one node of an installation: the given store and bus, its own data dir, ephemeral ports; a test's
+ * clock and rules pipeline timings when given.
+ */
+export async function startNode(opts: {
+  storeUrl: string;
+  bus: Bus;
+  tls: SharedTls;
+  roles?: string;
+  settings?: Record<string, string>;
+  clock?: () => number;
+  pipeline?: AppDeps['pipeline'];
+}): Promise<TestNode> {
   const flags = new Map(
     Object.entries({
       'data-dir': mkdtempSync(join(tmpdir(), 'ccs-node-')),
@@ -125,7 +136,7 @@ export async function startNode(opts: { storeUrl: string; bus: Bus; tls: SharedT
       ...opts.settings,
     }),
   );
-  const app = await createApp(loadConfig(flags, {}), { bus: opts.bus });
+  const app = await createApp(loadConfig(flags, {}), { bus: opts.bus, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.pipeline ? { pipeline: opts.pipeline } : {}) });
   let info: StartInfo;
   try {
     info = await app.start();
