@@ -45,7 +45,6 @@ export interface ProcessOutcome {
   readonly incidentId?: string;
 }
 
-
 /**
  * Runs `fn` again when it fails because another writer changed a record between its read and its write (the
  * records service refuses such a write with VersionMismatch). `fn` must run in a transaction of its own, so a failed
