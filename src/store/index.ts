@@ -4,6 +4,7 @@ import type { Queryable, Store, Transaction } from './types.js';
 
 export type * from './types.js';
 export { and, chunks, compare, eq, isIn, isNull, ne, or } from './conditions.js';
+export { createGroupCommit, type GroupCommit } from './group-commit.js';
 export { PostgresStore } from './postgres/postgres-store.js';
 export { SqliteStore } from './sqlite/sqlite-store.js';
 

@@ -20,7 +20,7 @@ import { formatDateTime, lookupTypeColumn, type Model } from '../../metadata/ind
 import type { Counter } from '../../metrics/index.js';
 import type { DurableRecordEvent, RecordContext, RecordEvent, RecordEventConsumer, RecordsService } from '../../records/index.js';
 import type { Principal } from '../../security/index.js';
-import { and, chunks, eq, isIn, ne, type Row, type Store } from '../../store/index.js';
+import { and, chunks, createGroupCommit, eq, isIn, ne, type GroupCommit, type Row, type Store } from '../../store/index.js';
 import type { OperationRegistry } from '../../webapi/index.js';
 import type { ProcessDeps } from '../process-deps.js';
 import { recordColumns } from './evaluate.js';
@@ -139,6 +139,8 @@ export class WorkflowEngine {
   #lastCache: Cache = new Map();
   /** The same active workflows by id. */
   #activeById = new Map<string, ActiveWorkflow>();
+  /** Transactions of single-transaction runs, shared by the runs executing at once. */
+  readonly #group: GroupCommit;
   /** Runs this process created and has not executed yet, as created: their first execution need not read them. */
   readonly #fresh = new Map<string, Row>();
   /** Resolves once the runs left by a previous process are queued; new runs queue behind them. */
@@ -176,6 +178,7 @@ export class WorkflowEngine {
     this.#nodeId = deps.hub.nodeId;
     this.#runsCounter = deps.metrics.counter('ccs_workflow_runs_total', 'Workflow runs finished, by outcome.', ['outcome']);
     this.#concurrency = opts.concurrency ?? 4;
+    this.#group = createGroupCommit(deps.store, { writers: 1 });
     this.#retryDelayMs = opts.retryDelayMs ?? 1000;
     this.#maxRetryDelayMs = opts.maxRetryDelayMs ?? 300_000;
   }
@@ -487,10 +490,11 @@ export class WorkflowEngine {
 
   /**
    * The first attempt of a run whose steps all work in the store (runsInOneTransaction) executes in a single
-   * transaction: the steps' writes and the run's outcome commit together, so a crash or a failing step leaves the
-   * run waiting as it was, and the run goes from Waiting to its outcome at once. Resolves to undefined when the run
-   * does not qualify or did not complete that way (a step failed, or the run changed meanwhile): the step-by-step path
-   * then executes it, with its In Progress state, failure messages and retries.
+   * transaction, shared with the runs executing at the same moment (group commit; one group at a time, as the steps'
+   * locks come in no known order): the steps' writes and the run's outcome commit together, so a crash or a failing
+   * step leaves the run waiting as it was, and the run goes from Waiting to its outcome at once. Resolves to undefined
+   * when the run does not qualify or did not complete that way (a step failed, or the run changed meanwhile): the
+   * step-by-step path then executes it, with its In Progress state, failure messages and retries.
    */
   async #executeInOneTransaction(run: Row, runId: string): Promise<'done' | undefined> {
     const workflowId = run['workflowactivationid'];
@@ -517,10 +521,11 @@ export class WorkflowEngine {
     const startedMs = this.#clock();
     const principal: Principal = { ...this.#system.principal };
     this.#depthOf.set(principal, num(run['depth']) ?? 0);
-    const pending: RecordEvent[] = [];
     let statuscode: number;
+    let pending: RecordEvent[];
     try {
-      statuscode = await this.#store.transaction(async (tx) => {
+      ({ statuscode, pending } = await this.#group.run(async (tx) => {
+        const pending: RecordEvent[] = [];
         const log: StepLogEntry[] = [];
         const scope = {
           records: this.#records, ctx: { db: tx, principal, pending }, table, recordId: regardingId, record,
@@ -532,8 +537,8 @@ export class WorkflowEngine {
           statuscode: outcome, startedon: formatDateTime(startedMs), completedon: formatDateTime(this.#clock()), postponeuntil: null, hostid: this.#nodeId ?? null,
           message: result.message === undefined ? null : clip(result.message), ccs_steplog: logText([], log),
         }, { ifVersion: num(run['versionnumber']) });
-        return outcome;
-      });
+        return { statuscode: outcome, pending };
+      }));
     } catch {
       return undefined;
     }
