@@ -70,6 +70,19 @@ for (const engine of engines()) {
     const moveInstance = (id: string, stage: string) =>
       c.api.update({ collection: 'msdyn_iottocaseprocesses', key: id, data: { 'activestageid@odata.bind': `/processstages(${stage})` } });
 
+    test('an alert created in a $batch change set enters the process in it: the same change set can move its stage', async () => {
+      const d = await device();
+      c.api.startBatch();
+      void c.api.create({ collection: 'msdyn_iotalerts', data: { msdyn_description: 'batch alert', 'msdyn_Device@odata.bind': `/msdyn_iotdevices(${d})` }, contentId: '1' });
+      void c.api.update({ contentId: '$1', data: { stageid: CREATE_CASE } });
+      const [id] = (await c.api.executeBatch()) as [string];
+      assert.match(id, /^[0-9a-f-]{36}$/);
+      const { inst, alert: a } = await atStage(id, CREATE_CASE, path(CREATED, CREATE_CASE));
+      assert.equal(a.processid, IOT_TO_CASE_PROCESS_ID);
+      assert.equal(inst.processid, IOT_TO_CASE_PROCESS_ID);
+      assert.equal((await instancesOf(id)).length, 1);
+    });
+
     test('the five stages are seeded in order under the process id', async () => {
       const stages = (await c.api.retrieveAll<Record<string, unknown>>({
         collection: 'processstages',
